@@ -1,0 +1,91 @@
+"""Algorithm 1 of the paper: k discriminator steps, then one generator step.
+
+Each function is one phase, with the paper's names. They take callables for the two sources of
+randomness (``next_real()`` -> m examples, ``next_noise()`` -> m noise vectors), so a test can count
+exactly what each phase consumed.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .losses import d_loss
+
+Tensor = torch.Tensor
+
+
+def d_step(G: nn.Module, D: nn.Module, opt_D: torch.optim.Optimizer, x_real: Tensor, z: Tensor
+           ) -> dict[str, Tensor]:
+    """One discriminator update: ascend (1/m) sum [log D(x) + log(1 - D(G(z)))]."""
+    with torch.no_grad():  # G gets no gradient during the D step
+        x_fake = G(z)
+    real_logits, fake_logits = D(x_real), D(x_fake)
+    loss_D = d_loss(real_logits, fake_logits)
+    opt_D.zero_grad(set_to_none=True)
+    loss_D.backward()
+    opt_D.step()
+    return {"Loss/D": loss_D.detach(), "real_logits": real_logits.detach(),
+            "fake_logits": fake_logits.detach()}
+
+
+def g_step(G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer, z: Tensor,
+           g_loss: Callable[[Tensor], Tensor]) -> dict[str, Tensor]:
+    """One generator update on fresh noise: descend g_loss(D(G(z)))."""
+    D.requires_grad_(False)  # D's parameters get no gradient during the G step
+    try:
+        fake_logits = D(G(z))
+        loss_G = g_loss(fake_logits)
+        opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        opt_G.step()
+    finally:
+        D.requires_grad_(True)
+    return {"Loss/G": loss_G.detach()}
+
+
+def simultaneous_step(G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer,
+                      opt_D: torch.optim.Optimizer, x_real: Tensor, z: Tensor,
+                      g_loss: Callable[[Tensor], Tensor]) -> dict[str, Tensor]:
+    """The authors' code's update: D's and G's gradients from ONE forward pass (same z, same
+    dropout masks), both applied at once. Not Algorithm 1 as printed; see docs/paper.md."""
+    x_fake = G(z)
+    real_logits, fake_logits = D(x_real), D(x_fake)
+    loss_D = d_loss(real_logits, fake_logits)
+    loss_G = g_loss(fake_logits)
+    d_params, g_params = list(D.parameters()), list(G.parameters())
+    grads_D = torch.autograd.grad(loss_D, d_params, retain_graph=True)
+    grads_G = torch.autograd.grad(loss_G, g_params)
+    for params, grads in ((d_params, grads_D), (g_params, grads_G)):
+        for p, g in zip(params, grads):
+            p.grad = g
+    opt_D.step()
+    opt_G.step()
+    return {"Loss/D": loss_D.detach(), "Loss/G": loss_G.detach(),
+            "real_logits": real_logits.detach(), "fake_logits": fake_logits.detach()}
+
+
+def training_iteration(G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer,
+                       opt_D: torch.optim.Optimizer, next_real: Callable[[], Tensor],
+                       next_noise: Callable[[], Tensor], g_loss: Callable[[Tensor], Tensor],
+                       k: int = 1, schedule: str = "alternating") -> dict[str, Tensor]:
+    """One iteration of Algorithm 1 (or of the authors' simultaneous schedule).
+
+    alternating: k times {m real examples, m fresh noise vectors, update D}; then m fresh noise
+    vectors, update G. simultaneous: k - 1 D-only updates, then one joint update of D and G.
+    Returns detached statistics of the last D update and of the G update.
+    """
+    stats: dict[str, Tensor] = {}
+    d_updates = k if schedule == "alternating" else k - 1
+    for _ in range(d_updates):  # Algorithm 1: k steps of D ...
+        stats = d_step(G, D, opt_D, next_real(), next_noise())
+    if schedule == "alternating":  # ... then one step of G on fresh noise
+        stats.update(g_step(G, D, opt_G, next_noise(), g_loss))
+    else:
+        stats = simultaneous_step(G, D, opt_G, opt_D, next_real(), next_noise(), g_loss)
+    real_logits, fake_logits = stats.pop("real_logits"), stats.pop("fake_logits")
+    stats["Prob/D(x)"] = torch.sigmoid(real_logits).mean()
+    stats["Prob/D(G(z))"] = torch.sigmoid(fake_logits).mean()
+    return stats

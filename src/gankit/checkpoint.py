@@ -1,0 +1,151 @@
+"""Checkpoints as data: tensors in safetensors, everything else as JSON in its header.
+
+Never a pickle: loading a checkpoint cannot run code. Writes are atomic (temporary file, flush,
+fsync, rename), and a SHA-256 of all tensor bytes is stored with the file so that a truncated or
+bit-flipped checkpoint is detected on load rather than silently used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import CheckpointError
+
+FORMAT = "gankit-checkpoint-1"
+_STEP_FILE = re.compile(r"^step-(\d+)\.safetensors$")
+
+
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].contiguous()
+        h.update(name.encode())
+        h.update(str(t.dtype).encode() + str(tuple(t.shape)).encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+    """Atomically write ``tensors`` and JSON-able ``meta`` to ``path`` (a .safetensors file)."""
+    path = Path(path)
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    header = {"format": FORMAT, "sha256": tensors_digest(tensors), "meta": json.dumps(meta)}
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        save_file(tensors, str(tmp), metadata=header)
+        with open(tmp, "rb+") as f:  # flush the OS cache to disk before the rename publishes it
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Load and verify a checkpoint written by :func:`save_checkpoint`."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise CheckpointError(f"{path} is not a .safetensors checkpoint; gankit never loads pickled "
+                              f"files (.pt/.pth/.pkl) because loading them can run code")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({str(e).splitlines()[0]})"
+                              ) from None
+    if header.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a gankit checkpoint (no '{FORMAT}' header)")
+    if tensors_digest(tensors) != header.get("sha256"):
+        raise CheckpointError(f"checkpoint {path} fails its checksum (bit-flipped or partly "
+                              f"written); use an earlier checkpoint")
+    try:
+        meta = json.loads(header["meta"])
+    except (KeyError, json.JSONDecodeError):
+        raise CheckpointError(f"checkpoint {path} has an unreadable metadata header") from None
+    return tensors, meta
+
+
+def checkpoint_files(folder: str | Path) -> list[Path]:
+    """Step checkpoints in ``folder``, newest (highest step) first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _STEP_FILE.match(p.name))]
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def prune_checkpoints(folder: str | Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest step checkpoints."""
+    for old in checkpoint_files(folder)[max(keep, 1):]:
+        old.unlink(missing_ok=True)
+
+
+# --- module and optimiser state as flat tensors + JSON -------------------------------------------
+
+def flatten_optimizer(prefix: str, opt: torch.optim.Optimizer,
+                      tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Put an optimiser's tensor state into ``tensors``; return the rest as JSON-able data."""
+    sd = opt.state_dict()
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, state in sd["state"].items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}.state.{idx}.{key}"] = value
+            else:
+                scalars.setdefault(str(idx), {})[key] = value
+    return {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def unflatten_optimizer(prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                        meta: dict[str, Any]) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    lead = prefix + ".state."
+    for name, value in tensors.items():
+        if name.startswith(lead):
+            idx, key = name[len(lead):].split(".", 1)
+            state.setdefault(int(idx), {})[key] = value
+    for idx, extra in meta.get("scalars", {}).items():
+        state.setdefault(int(idx), {}).update(extra)
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def module_tensors(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {f"{prefix}.{k}": v for k, v in module.state_dict().items()}
+
+
+def load_module(prefix: str, module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    lead = prefix + "."
+    sd = {k[len(lead):]: v for k, v in tensors.items() if k.startswith(lead)}
+    try:
+        module.load_state_dict(sd)
+    except RuntimeError as e:
+        raise CheckpointError(f"checkpoint weights for {prefix} do not fit the network built from "
+                              f"its config ({str(e).splitlines()[0]})") from None

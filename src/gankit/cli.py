@@ -1,0 +1,121 @@
+"""The ``gankit`` command: a thin layer over the Python API; no maths here.
+
+Every config field becomes a ``train`` flag (``--lr-d``), with its help text and type taken from
+``config.Config``. User errors print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Sequence
+
+from .config import PRESET_DESCRIPTIONS, PRESETS, Config, _kind, resolve_config
+from .errors import GankitError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line (and exit status 2), without the usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise GankitError(f"{message} (see `{self.prog} --help`)")
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    for f in fields(Config):
+        kind = _kind(f.name)
+        metavar = {int: "INT", float: "FLOAT", tuple: "W1,W2,...", bool: "true|false"}.get(kind, "NAME")
+        if f.name in ("data_dir", "runs_dir"):
+            metavar = "DIR"
+        p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None, metavar=metavar,
+                       help=f"{f.metadata['help']} (default: {_default_text(f)})")
+    p.add_argument("--lr", type=float, default=None, metavar="FLOAT",
+                   help="set both --lr-d and --lr-g")
+
+
+def _default_text(f) -> str:
+    d = getattr(Config(), f.name)
+    return ",".join(map(str, d)) if isinstance(d, tuple) else str(d)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gankit", description="Generative Adversarial Nets (Goodfellow et al., "
+                     "2014): train, sample, inspect.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a GAN (default: the digits preset, no download)",
+                       description="Train a GAN. Flags override --config, which overrides --preset.")
+    t.add_argument("--config", metavar="FILE", help="TOML or YAML file with config.json's keys")
+    t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_config_flags(t)
+
+    s = sub.add_parser("sample", help="draw samples from a trained run",
+                       description="Write N samples of a run's generator to a .png grid or .npy array.")
+    s.add_argument("run_dir", metavar="RUN_DIR", help="run folder (or one checkpoint file)")
+    s.add_argument("--n", type=int, default=64, help="number of samples (default: 64)")
+    s.add_argument("--seed", type=int, default=0, help="noise seed; same seed, same samples (default: 0)")
+    s.add_argument("--out", metavar="FILE", help="output .png or .npy "
+                   "(default: RUN_DIR/samples/sample-nN-seedS.png)")
+
+    sub.add_parser("presets", help="list the named presets")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        return {"train": _train, "sample": _sample, "presets": _presets}[args.command](args)
+    except GankitError as e:
+        print(f"gankit: error: {e}", file=sys.stderr)
+        return getattr(e, "exit_code", 2)
+
+
+def _config_from_args(args: argparse.Namespace) -> Config:
+    overrides = {f.name: getattr(args, f.name) for f in fields(Config)
+                 if getattr(args, f.name) is not None}
+    if args.lr is not None:
+        overrides.setdefault("lr_d", args.lr)
+        overrides.setdefault("lr_g", args.lr)
+    return resolve_config(file=args.config, **overrides)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .train import train
+
+    config = _config_from_args(args)
+    if args.dry_run:
+        print(config.to_json())
+        return 0
+    run = train(config, progress=not args.quiet)
+    print(f"trained {run.step} generator steps; samples in {run.path / 'samples'}, "
+          f"curves in {run.path / 'curves.png'}")
+    if run.interrupted:
+        print(f"gankit: stopped by Ctrl-C at step {run.step}; checkpoint saved: {run.checkpoint}",
+              file=sys.stderr)
+    print(run.path)  # the last line: the run folder, for scripts
+    return 130 if run.interrupted else 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from .run import load_run
+
+    run = load_run(args.run_dir)
+    out = Path(args.out) if args.out else (
+        run.path / "samples" / f"sample-n{args.n}-seed{args.seed}.png")
+    path = run.save_samples(out, args.n, args.seed)
+    print(path)
+    return 0
+
+
+def _presets(args: argparse.Namespace) -> int:
+    width = max(map(len, PRESETS))
+    for name in PRESETS:
+        print(f"{name:<{width}}  {PRESET_DESCRIPTIONS.get(name, '')}")
+    return 0

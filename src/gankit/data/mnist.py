@@ -1,0 +1,187 @@
+"""MNIST from the original IDX files, with the paper's split.
+
+Split (authors' mnist.yaml): train = the first 50,000 training images, validation = the last 10,000,
+test = t10k. Files are read from ``--data-dir`` (flat, or torchvision's ``DIR/MNIST/raw/`` layout,
+gzipped or not); without one they are downloaded once into the cache (``$GANKIT_DATA``) from a
+mirror list (``$GANKIT_MNIST_MIRRORS``, comma-separated base URLs) and each file's MD5 (of the
+uncompressed bytes, the official list) is checked before it is used.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+import urllib.error
+import urllib.request
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .base import Dataset
+
+FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+#: MD5 of each file's uncompressed bytes (the official list; mirrors recompress differently).
+MD5 = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+
+DEFAULT_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+
+VALIDATION_SIZE = 10_000
+_IDX_MAGIC = {3: 2051, 1: 2049}  # images (3 dims) and labels (1 dim), unsigned bytes
+
+
+def cache_dir() -> Path:
+    """Where downloads go: $GANKIT_DATA, else $XDG_CACHE_HOME/gankit, else ~/.cache/gankit."""
+    if os.environ.get("GANKIT_DATA"):
+        return Path(os.environ["GANKIT_DATA"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "gankit"
+
+
+def mirrors() -> list[str]:
+    env = os.environ.get("GANKIT_MNIST_MIRRORS")
+    urls = [u.strip() for u in env.split(",") if u.strip()] if env else list(DEFAULT_MIRRORS)
+    return [u if u.endswith("/") else u + "/" for u in urls]
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+def read_bytes(path: Path) -> bytes:
+    """The file's uncompressed bytes (gzip recognised by its magic number, not its name)."""
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(f"{path} is a corrupt or truncated gzip file ({e}); delete it and "
+                            f"download or copy it again") from None
+    return raw
+
+
+def parse_idx(raw: bytes, ndim: int, source: str) -> np.ndarray:
+    """Parse IDX bytes (big-endian header: 0, 0, dtype 0x08, ndim, then ndim int32 sizes)."""
+    if len(raw) < 4 or struct.unpack(">I", raw[:4])[0] != _IDX_MAGIC[ndim]:
+        found = struct.unpack(">I", raw[:4])[0] if len(raw) >= 4 else None
+        raise DataError(f"{source} is not an IDX file of {'images' if ndim == 3 else 'labels'} "
+                        f"(magic number {found}, expected {_IDX_MAGIC[ndim]}); check that the "
+                        f"file is the right MNIST file")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{source} is truncated inside its header; replace the file")
+    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = header + int(np.prod(dims))
+    if len(raw) != expected:
+        raise DataError(f"{source} holds {len(raw)} bytes but its header {tuple(dims)} needs "
+                        f"{expected} (truncated or corrupt); replace the file")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def find_files(data_dir: str | Path) -> dict[str, Path]:
+    """Locate the four IDX files in DIR, DIR/raw, DIR/MNIST/raw (torchvision), gzipped or not."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(f"data directory {root} does not exist; pass --data-dir with the folder "
+                        f"holding the MNIST IDX files, or omit it to download them")
+    found = {}
+    for key, name in FILES.items():
+        for folder in (root, root / "raw", root / "MNIST" / "raw"):
+            hits = [folder / n for n in (name, name + ".gz") if (folder / n).is_file()]
+            if hits:
+                found[key] = hits[0]
+                break
+        else:
+            raise DataError(f"{name}(.gz) not found in {root} (nor in raw/ or MNIST/raw/); put the "
+                            f"four MNIST IDX files there, or omit --data-dir to download them")
+    return found
+
+
+def load_mnist(data_dir: str | None = None) -> Dataset:
+    """MNIST as the paper split it; images [N, 1, 28, 28] in [0, 1]."""
+    files = find_files(data_dir) if data_dir else download_mnist(cache_dir() / "mnist")
+    arrays = {key: parse_idx(read_bytes(p), 3 if key.endswith("images") else 1, str(p))
+              for key, p in files.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.shape[1:] != (28, 28):
+            raise DataError(f"{files[split + '_images']} holds {images.shape[1]}x{images.shape[2]} "
+                            f"images; MNIST images are 28x28")
+        if len(images) != len(labels):
+            raise DataError(f"{files[split + '_images']} has {len(images)} images but its labels "
+                            f"file has {len(labels)}; the two files do not belong together")
+    train_all = torch.from_numpy(arrays["train_images"].copy()).float().div_(255.0).unsqueeze(1)
+    labels_all = torch.from_numpy(arrays["train_labels"].astype(np.int64))
+    # The paper's split: the last 10,000 training images are the validation set. Smaller IDX files
+    # (tests, subsets) keep one sixth for validation, the same proportion.
+    n_val = VALIDATION_SIZE if len(train_all) >= 2 * VALIDATION_SIZE else len(train_all) // 6
+    n_train = len(train_all) - n_val
+    test = torch.from_numpy(arrays["test_images"].copy()).float().div_(255.0).unsqueeze(1)
+    return Dataset(
+        "mnist", train=train_all[:n_train], val=train_all[n_train:], test=test, unit_range=True,
+        labels={"train": labels_all[:n_train], "val": labels_all[n_train:],
+                "test": torch.from_numpy(arrays["test_labels"].astype(np.int64))})
+
+
+# --- downloading ---------------------------------------------------------------------------------------
+
+def download_mnist(target: Path, timeout: float = 30.0) -> dict[str, Path]:
+    """Fetch any missing file into ``target``; a file is used only after its MD5 matches."""
+    target.mkdir(parents=True, exist_ok=True)
+    found = {}
+    for key, name in FILES.items():
+        final = target / (name + ".gz")
+        if not final.is_file():
+            _download_one(name, final, timeout)
+        found[key] = final
+    return found
+
+
+def _download_one(name: str, final: Path, timeout: float) -> None:
+    errors = []
+    for base in mirrors():
+        url = base + name + ".gz"
+        part = final.with_name(final.name + ".part")  # never read: only renamed once verified
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+            digest = hashlib.md5(_gunzip_or_raw(part)).hexdigest()
+            if digest != MD5[name]:
+                errors.append(f"{url}: checksum mismatch (md5 {digest}, expected {MD5[name]})")
+                continue
+            os.replace(part, final)
+            return
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            errors.append(f"{url}: {getattr(e, 'reason', e)}")
+        finally:
+            part.unlink(missing_ok=True)
+    raise DataError(f"could not download {name}.gz ({'; '.join(errors)}); check the network or "
+                    f"$GANKIT_MNIST_MIRRORS, or pass --data-dir with a folder holding the IDX files")
+
+
+def _gunzip_or_raw(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error):
+            return b""  # corrupt: its checksum will not match
+    return raw

@@ -1,0 +1,85 @@
+"""Pictures of samples: an image grid for images, a histogram (1-D) or scatter plot (2-D) for vectors."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def image_grid(images: torch.Tensor, ncols: int | None = None, pad: int = 1,
+               min_cell: int = 28) -> np.ndarray:
+    """Tile ``[N, C, H, W]`` images in [0, 1] into one uint8 array ``[H', W', C]``.
+
+    Small images (e.g. 8x8 digits) are enlarged by an integer factor to at least ``min_cell`` pixels
+    so that they can be read at a glance.
+    """
+    x = images.detach().float().clamp(0, 1).cpu()
+    n, c, h, w = x.shape
+    scale = max(1, math.ceil(min_cell / max(h, w)))
+    if scale > 1:
+        x = x.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
+        h, w = h * scale, w * scale
+    ncols = ncols or math.ceil(math.sqrt(n))
+    nrows = math.ceil(n / ncols)
+    grid = torch.ones(c, nrows * (h + pad) + pad, ncols * (w + pad) + pad)
+    for i in range(n):
+        r, col = divmod(i, ncols)
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        grid[:, top:top + h, left:left + w] = x[i]
+    arr = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return arr[:, :, 0] if c == 1 else arr
+
+
+def save_samples(x: torch.Tensor, path: str | Path, real: torch.Tensor | None = None,
+                 title: str | None = None) -> Path:
+    """Write a picture of samples ``x`` to ``path`` (PNG), atomically.
+
+    Images become a grid; 1-D vectors a histogram; 2-D vectors a scatter plot (real data drawn
+    behind in grey when ``real`` is given).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        if x.dim() == 4:
+            from PIL import Image
+
+            Image.fromarray(image_grid(x)).save(tmp, format="PNG")
+        else:
+            _plot_vectors(x, tmp, real, title)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _plot_vectors(x: torch.Tensor, path: Path, real: torch.Tensor | None, title: str | None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = x.detach().float().cpu().numpy()
+    fig, ax = plt.subplots(figsize=(5, 5) if x.shape[1] >= 2 else (6, 3.5))
+    try:
+        if x.shape[1] == 1:
+            if real is not None:
+                ax.hist(real[:, 0].numpy(), bins=100, density=True, color="0.7", label="data")
+            ax.hist(x[:, 0], bins=100, density=True, histtype="step", color="green", label="G(z)")
+            ax.legend()
+        else:
+            if real is not None:
+                r = real[:5000].numpy()
+                ax.scatter(r[:, 0], r[:, 1], s=2, c="0.75", label="data")
+            ax.scatter(x[:, 0], x[:, 1], s=2, c="green", label="G(z)")
+            ax.set_aspect("equal")
+            ax.legend(loc="upper right", markerscale=4)
+        if title:
+            ax.set_title(title)
+        fig.tight_layout()
+        fig.savefig(path, format="png", dpi=100)
+    finally:
+        plt.close(fig)

@@ -1,0 +1,48 @@
+"""The paper's objectives as pure functions of D's logits.
+
+D(x) = sigmoid(l), so  log D(x) = -softplus(-l)  and  log(1 - D(x)) = -softplus(l).
+Softplus forms are exact and stable where log(sigmoid(l)) underflows to -inf. Every function
+returns a minibatch mean (Algorithm 1's 1/m sums).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+LOG_4 = math.log(4.0)  # d_loss at D = 1/2 everywhere: the equilibrium of Theorem 1
+LOG_2 = math.log(2.0)  # g_loss_nonsaturating at D(G(z)) = 1/2
+
+
+def value_V(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Eq. 1: V(D, G) = E_x[log D(x)] + E_z[log(1 - D(G(z)))]."""
+    return -F.softplus(-real_logits).mean() - F.softplus(fake_logits).mean()
+
+
+def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """D minimises -V: -log D(x) - log(1 - D(G(z))). Equals log 4 when D = 1/2 everywhere.
+
+    Unscaled (the authors' code halves it); its equilibrium value is therefore log 4, not log 2.
+    """
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def g_loss_minimax(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Eq. 1's generator term, minimised by G: log(1 - D(G(z))) = -softplus(l).
+
+    Saturates: its gradient in l is -sigmoid(l), which vanishes as D(G(z)) -> 0 early in training.
+    """
+    return -F.softplus(fake_logits).mean()
+
+
+def g_loss_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Section 3's advice: G maximises log D(G(z)), i.e. minimises softplus(-l) = -log D(G(z)).
+
+    Same fixed point as the minimax form, but its gradient -sigmoid(-l) -> -1 as D(G(z)) -> 0.
+    """
+    return F.softplus(-fake_logits).mean()
+
+
+G_LOSSES = {"minimax": g_loss_minimax, "nonsaturating": g_loss_nonsaturating}

@@ -1,0 +1,121 @@
+"""Generator and discriminator multilayer perceptrons (Section 3 and the authors' mnist.yaml).
+
+Networks know nothing of training. D returns raw logits (its probability is sigmoid(logit)); the
+losses work in logit space. The paper's MNIST networks are these classes with the paper's widths,
+maxout, dropout and uniform initialisation (see ``config.PAPER_MNIST``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class Maxout(nn.Module):
+    """Maxout units (Goodfellow et al., 2013): each output is the max of ``pieces`` linear pieces."""
+
+    def __init__(self, in_features: int, units: int, pieces: int):
+        super().__init__()
+        self.units, self.pieces = units, pieces
+        self.linear = nn.Linear(in_features, units * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # [N, units * pieces] -> [N, units, pieces]: consecutive pieces form one unit (as pylearn2)
+        return self.linear(x).view(x.shape[0], self.units, self.pieces).amax(dim=2)
+
+
+class Generator(nn.Module):
+    """G(z): ReLU hidden layers, then sigmoid (data in [0, 1]) or linear output, reshaped to data."""
+
+    def __init__(self, z_dim: int, hidden: tuple[int, ...], out_shape: tuple[int, ...],
+                 sigmoid_output: bool = True):
+        super().__init__()
+        self.z_dim, self.out_shape = z_dim, tuple(out_shape)
+        layers: list[nn.Module] = []
+        width = z_dim
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        self.hidden = nn.Sequential(*layers)
+        self.out = nn.Linear(width, math.prod(self.out_shape))
+        self.sigmoid_output = sigmoid_output
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.out(self.hidden(z))
+        if self.sigmoid_output:
+            x = torch.sigmoid(x)
+        return x.view(z.shape[0], *self.out_shape)  # [N, C, H, W] or [N, D]
+
+
+class Discriminator(nn.Module):
+    """D(x) as a logit: hidden layers of maxout (paper) or LeakyReLU(0.2), with optional dropout.
+
+    Dropout follows pylearn2's placement in the authors' code: on each layer's *input* —
+    ``dropout_input`` on the image, ``dropout_hidden`` before every later layer.
+    """
+
+    def __init__(self, in_shape: tuple[int, ...], hidden: tuple[int, ...], maxout_pieces: int = 0,
+                 dropout_input: float = 0.0, dropout_hidden: float = 0.0):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = math.prod(in_shape)
+        for i, h in enumerate(hidden):
+            p = dropout_input if i == 0 else dropout_hidden
+            if p > 0:
+                layers.append(nn.Dropout(p))
+            if maxout_pieces:
+                layers.append(Maxout(width, h, maxout_pieces))
+            else:
+                layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
+            width = h
+        if dropout_hidden > 0:
+            layers.append(nn.Dropout(dropout_hidden))
+        self.hidden = nn.Sequential(*layers)
+        self.out = nn.Linear(width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.hidden(x.flatten(1))).squeeze(1)  # [N] logits
+
+
+def uniform_init_(module: nn.Module, bound: float) -> None:
+    """Weights ~ U(-bound, bound), biases 0: pylearn2's ``irange`` initialisation."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.uniform_(m.weight, -bound, bound)
+            nn.init.zeros_(m.bias)
+
+
+def set_output_bias_from_data(G: Generator, data: torch.Tensor) -> None:
+    """Authors' code: G's output bias = logit(mean training pixel), clipped to [1e-7, 1 - 1e-7].
+
+    So that G starts by drawing the average image instead of grey noise.
+    """
+    mean = data.reshape(len(data), -1).double().mean(0).clamp(1e-7, 1 - 1e-7)
+    with torch.no_grad():
+        G.out.bias.copy_(torch.logit(mean).float())
+
+
+def build_networks(config, dataset) -> tuple[Generator, Discriminator]:
+    """G and D for a config and a dataset, initialised as the config says."""
+    G = Generator(config.z_dim, tuple(config.g_hidden), dataset.sample_shape,
+                  sigmoid_output=dataset.unit_range)
+    D = Discriminator(dataset.sample_shape, tuple(config.d_hidden), config.d_maxout_pieces,
+                      config.d_dropout_input, config.d_dropout_hidden)
+    if config.g_init_range > 0:
+        uniform_init_(G, config.g_init_range)
+    if config.d_init_range > 0:
+        uniform_init_(D, config.d_init_range)
+    if config.g_output_bias_from_data and dataset.unit_range:
+        set_output_bias_from_data(G, dataset.train)
+    return G, D
+
+
+def sample_noise(n: int, z_dim: int, dist: str, generator: torch.Generator | None = None,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+    """z ~ p_z. ``uniform`` is U(-sqrt 3, sqrt 3) (zero mean, unit variance, the paper's MNIST prior)."""
+    if dist == "uniform":
+        u = torch.rand(n, z_dim, generator=generator, device=device)
+        return u.mul_(2 * math.sqrt(3)).sub_(math.sqrt(3))
+    return torch.randn(n, z_dim, generator=generator, device=device)

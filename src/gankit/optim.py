@@ -1,0 +1,56 @@
+"""Optimisers and the paper's schedules (authors' mnist.yaml, pylearn2 semantics).
+
+- Learning rate: ExponentialDecay — lr_t = max(lr_0 / decay^t, lr_min) after t minibatch updates.
+- Momentum: MomentumAdjustor(start=1, saturate=ramp) — linear from ``momentum`` at epoch 1 to
+  ``momentum_final`` at epoch ``ramp``; constant before and after.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .config import Config
+
+
+def learning_rate(lr0: float, step: int, config: Config) -> float:
+    """The learning rate after ``step`` updates (ExponentialDecay)."""
+    if config.lr_decay == 1.0:
+        return lr0
+    return max(lr0 / config.lr_decay ** step, config.lr_min)
+
+
+def momentum(epoch: int, config: Config) -> float:
+    """SGD momentum during ``epoch`` (0-based count of completed epochs; MomentumAdjustor)."""
+    start, saturate = 1, config.momentum_ramp_epochs
+    if saturate <= start:
+        alpha = 1.0 if epoch >= start else 0.0
+    else:
+        alpha = min(max((epoch - start) / (saturate - start), 0.0), 1.0)
+    return config.momentum * (1 - alpha) + config.momentum_final * alpha
+
+
+def build_optimizers(config: Config, G: torch.nn.Module, D: torch.nn.Module):
+    """(opt_G, opt_D) as the config says."""
+    if config.optimizer == "sgd":
+        opt_G = torch.optim.SGD(G.parameters(), lr=config.lr_g, momentum=config.momentum)
+        opt_D = torch.optim.SGD(D.parameters(), lr=config.lr_d, momentum=config.momentum)
+    else:
+        betas = (config.adam_beta1, config.adam_beta2)
+        opt_G = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=betas)
+        opt_D = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=betas)
+    return opt_G, opt_D
+
+
+def apply_schedules(config: Config, opt_G, opt_D, step: int, epoch: int) -> dict[str, float]:
+    """Set the scheduled learning rates (and SGD momentum) for this step; return them for logging."""
+    lr_g, lr_d = learning_rate(config.lr_g, step, config), learning_rate(config.lr_d, step, config)
+    values = {"LR/G": lr_g, "LR/D": lr_d}
+    mom = momentum(epoch, config) if config.optimizer == "sgd" else None
+    for opt, lr in ((opt_G, lr_g), (opt_D, lr_d)):
+        for group in opt.param_groups:
+            group["lr"] = lr
+            if mom is not None:
+                group["momentum"] = mom
+    if mom is not None:
+        values["Momentum"] = mom
+    return values

@@ -1,0 +1,146 @@
+"""Run folders and trained runs: ``runs/00001-digits-ns-k1/`` holds everything a run made.
+
+Layout of a run folder::
+
+    config.json           the full resolved config
+    stats.jsonl           one line of statistics per logged step
+    samples/reals.png     real training examples, for comparison
+    samples/fakes-000000.png, ...   G on one fixed noise batch, at the start and every snapshot
+    curves.png            losses, D(x), D(G(z)) with the equilibrium lines
+    checkpoints/step-000500.safetensors, ...   the last few checkpoints (safetensors + JSON)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import checkpoint_files, load_checkpoint, load_module
+from .config import Config, config_from_dict
+from .errors import CheckpointError, GankitError
+from .nets import Generator, sample_noise
+
+_RUN_ID = re.compile(r"^(\d{5,})-")
+
+
+def create_run_dir(runs_dir: str | Path, tag: str) -> Path:
+    """Make the next numbered run folder ``NNNNN-tag``; never reuses or overwrites one."""
+    runs_dir = Path(runs_dir)
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise GankitError(f"--runs-dir {runs_dir} is a file, not a folder; pass a folder path")
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        ids = [int(m.group(1)) for p in runs_dir.iterdir() if (m := _RUN_ID.match(p.name))]
+        next_id = max(ids, default=0) + 1
+        while True:  # another process may take the same number: mkdir is the atomic claim
+            path = runs_dir / f"{next_id:05d}-{tag}"
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                next_id += 1
+    except PermissionError as e:
+        raise GankitError(f"cannot create a run folder in {runs_dir} ({e.strerror}); pass a "
+                          f"writable --runs-dir") from None
+
+
+class Run:
+    """A trained (or interrupted) run: its folder, config and generator.
+
+    Use :func:`load_run` to open one; ``gankit.train`` returns one.
+    """
+
+    def __init__(self, path: Path, config: Config, G: Generator, step: int,
+                 checkpoint: Path | None = None, interrupted: bool = False):
+        self.path, self.config, self.G, self.step = Path(path), config, G, step
+        self.checkpoint, self.interrupted = checkpoint, interrupted
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, step={self.step}, preset={self.config.preset!r})"
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int = 0, batch_size: int = 10_000) -> torch.Tensor:
+        """``n`` samples of G (eval mode): images ``[n, C, H, W]`` in [0, 1], or vectors ``[n, D]``.
+
+        The same seed always gives the same samples.
+        """
+        if n < 1:
+            raise GankitError(f"number of samples must be at least 1 (got {n})")
+        gen = torch.Generator().manual_seed(seed)
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            out = [self.G(sample_noise(min(batch_size, n - i), self.config.z_dim,
+                                       self.config.z_dist, gen))
+                   for i in range(0, n, batch_size)]
+        finally:
+            self.G.train(was_training)
+        return torch.cat(out).float()
+
+    def save_samples(self, out: str | Path, n: int, seed: int = 0) -> Path:
+        """Write ``n`` samples to ``out``: ``.png`` (grid or plot) or ``.npy`` (float32)."""
+        out = Path(out)
+        suffix = out.suffix.lower()
+        if suffix not in (".png", ".npy"):
+            raise GankitError(f"--out {out} must end in .png (a picture) or .npy (an array)")
+        if not out.parent.is_dir():
+            raise GankitError(f"folder {out.parent} does not exist; create it or choose another --out")
+        x = self.sample(n, seed)
+        if suffix == ".npy":
+            tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}.npy")
+            try:
+                np.save(tmp, x.numpy().astype(np.float32))
+                os.replace(tmp, out)
+            finally:
+                tmp.unlink(missing_ok=True)
+            return out
+        from .figures import save_samples
+
+        return save_samples(x, out, title=f"{self.path.name} step {self.step}, seed {seed}")
+
+
+def generator_from_checkpoint(tensors: dict, meta: dict) -> tuple[Config, Generator]:
+    config = config_from_dict(meta["config"])
+    G = Generator(config.z_dim, tuple(config.g_hidden), tuple(meta["sample_shape"]),
+                  sigmoid_output=meta["unit_range"])
+    load_module("G", G, tensors)
+    return config, G
+
+
+def load_run(path: str | Path) -> Run:
+    """Open a run folder (its newest readable checkpoint) or one checkpoint file.
+
+    A checkpoint that fails to load (truncated, bit-flipped) is reported on stderr and the previous
+    one is used.
+    """
+    path = Path(path)
+    if path.is_file():
+        candidates, run_dir = [path], path.parent.parent
+    elif path.is_dir():
+        candidates, run_dir = checkpoint_files(path / "checkpoints"), path
+        if not candidates:
+            raise CheckpointError(f"{path} holds no checkpoints (checkpoints/step-*.safetensors); "
+                                  f"pass a run folder made by `gankit train`")
+    else:
+        raise CheckpointError(f"{path} does not exist; pass a run folder such as runs/00001-digits-ns-k1")
+    errors = []
+    for ckpt in candidates:
+        try:
+            tensors, meta = load_checkpoint(ckpt)
+            config, G = generator_from_checkpoint(tensors, meta)
+        except CheckpointError as e:
+            errors.append(str(e))
+            if len(candidates) > 1:
+                print(f"gankit: warning: {e}; trying the previous checkpoint", file=sys.stderr)
+            continue
+        except (KeyError, TypeError, ValueError) as e:
+            errors.append(f"{ckpt}: incomplete metadata ({e})")
+            continue
+        return Run(run_dir, config, G, int(meta["step"]), checkpoint=ckpt)
+    raise CheckpointError(errors[0] if len(errors) == 1 else
+                          f"no usable checkpoint in {path}: " + "; ".join(errors))

@@ -1,0 +1,286 @@
+"""The training loop: Algorithm 1 repeated, with logging, snapshots, checkpoints and Ctrl-C.
+
+``train(config) -> Run`` is the whole public surface; the CLI is a thin layer over it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .algorithm1 import training_iteration
+from .checkpoint import (flatten_optimizer, load_module, module_tensors, prune_checkpoints,
+                         save_checkpoint, unflatten_optimizer)
+from .config import Config, resolve_config
+from .data import Dataset, MinibatchStream, load_dataset
+from .errors import GankitError
+from .figures import plot_curves, save_samples
+from .losses import G_LOSSES
+from .nets import Discriminator, Generator, build_networks, sample_noise
+from .optim import apply_schedules, build_optimizers
+from .run import Run, create_run_dir
+
+
+class TrainingDiverged(GankitError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+    exit_code = 1
+
+
+@dataclass
+class TrainingState:
+    """Everything that changes during training (and so goes into a checkpoint)."""
+
+    G: Generator
+    D: Discriminator
+    opt_G: torch.optim.Optimizer
+    opt_D: torch.optim.Optimizer
+    stream: MinibatchStream
+    noise_gen: torch.Generator
+    fixed_z: torch.Tensor
+    step: int = 0
+    elapsed: float = 0.0
+    schedule_values: dict[str, float] = field(default_factory=dict)
+
+    def next_noise(self, m: int, config: Config) -> torch.Tensor:
+        return sample_noise(m, config.z_dim, config.z_dist, self.noise_gen)
+
+
+def choose_threads(config: Config) -> int:
+    """CPU threads: the config's, else 1 for small nets (where threading costs more than it
+    saves, and a busy neighbour process slows every thread) and up to 2 for large ones."""
+    if config.threads:
+        return config.threads
+    width = max(max(config.g_hidden), max(config.d_hidden) * max(config.d_maxout_pieces, 1))
+    return 1 if width * config.batch < 200_000 else min(2, os.cpu_count() or 1)
+
+
+def build_state(config: Config, dataset: Dataset) -> TrainingState:
+    """Fresh networks, optimisers and random streams, all derived from ``config.seed``."""
+    torch.manual_seed(config.seed)  # initialisation and dropout masks
+    G, D = build_networks(config, dataset)
+    opt_G, opt_D = build_optimizers(config, G, D)
+    data_gen = torch.Generator().manual_seed(config.seed + 1)
+    noise_gen = torch.Generator().manual_seed(config.seed + 2)
+    fixed_z = sample_noise(config.grid_size, config.z_dim, config.z_dist,
+                           torch.Generator().manual_seed(config.seed + 3))
+    stream = MinibatchStream(dataset.train, config.batch, data_gen)
+    return TrainingState(G, D, opt_G, opt_D, stream, noise_gen, fixed_z)
+
+
+def state_to_checkpoint(state: TrainingState, config: Config, dataset: Dataset
+                        ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors = {**module_tensors("G", state.G), **module_tensors("D", state.D)}
+    meta: dict[str, Any] = {
+        "config": config.to_dict(), "step": state.step, "epoch": state.stream.epoch,
+        "elapsed_seconds": state.elapsed, "sample_shape": list(dataset.sample_shape),
+        "unit_range": dataset.unit_range, "gankit_version": __version__,
+        "torch_version": torch.__version__,
+        "opt_G": flatten_optimizer("opt_G", state.opt_G, tensors),
+        "opt_D": flatten_optimizer("opt_D", state.opt_D, tensors),
+    }
+    for name, value in state.stream.state_dict().items():
+        tensors[f"data.{name}"] = value
+    tensors["rng.torch"] = torch.get_rng_state()
+    tensors["rng.noise"] = state.noise_gen.get_state()
+    tensors["rng.data"] = state.stream.generator.get_state()
+    tensors["fixed_z"] = state.fixed_z
+    return tensors, meta
+
+
+def restore_state(state: TrainingState, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+                  ) -> None:
+    """Put a checkpoint back into a freshly built state (exact resume)."""
+    load_module("G", state.G, tensors)
+    load_module("D", state.D, tensors)
+    unflatten_optimizer("opt_G", state.opt_G, tensors, meta["opt_G"])
+    unflatten_optimizer("opt_D", state.opt_D, tensors, meta["opt_D"])
+    state.stream.load_state_dict({"order": tensors["data.order"],
+                                  "counters": tensors["data.counters"]})
+    torch.set_rng_state(tensors["rng.torch"])
+    state.noise_gen.set_state(tensors["rng.noise"])
+    state.stream.generator.set_state(tensors["rng.data"])
+    state.fixed_z = tensors["fixed_z"]
+    state.step, state.elapsed = int(meta["step"]), float(meta.get("elapsed_seconds", 0.0))
+
+
+class _StopFlag:
+    """First Ctrl-C: finish the current iteration, save, stop. Second Ctrl-C: stop at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> "_StopFlag":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\ngankit: interrupted; finishing this step and saving a checkpoint "
+              "(Ctrl-C again to abort without saving)", file=sys.stderr)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class Trainer:
+    """Runs Algorithm 1 for ``config.steps`` generator steps, writing the run folder."""
+
+    def __init__(self, config: Config, dataset: Dataset, run_dir: Path, progress: bool = True):
+        self.config, self.dataset, self.run_dir, self.progress = config, dataset, run_dir, progress
+        self.state = build_state(config, dataset)
+        self.g_loss = G_LOSSES[config.g_loss]
+        (run_dir / "checkpoints").mkdir(exist_ok=True)
+        (run_dir / "samples").mkdir(exist_ok=True)
+        self.stats_path = run_dir / "stats.jsonl"
+
+    # --- outputs -------------------------------------------------------------------------------
+    def save_checkpoint(self) -> Path:
+        tensors, meta = state_to_checkpoint(self.state, self.config, self.dataset)
+        path = self.run_dir / "checkpoints" / f"step-{self.state.step:06d}.safetensors"
+        try:
+            save_checkpoint(path, tensors, meta)
+        except OSError as e:
+            raise GankitError(f"cannot write checkpoint {path} ({e.strerror or e}); free disk "
+                              f"space or fix permissions; earlier checkpoints are untouched") from None
+        prune_checkpoints(self.run_dir / "checkpoints", self.config.keep_checkpoints)
+        return path
+
+    @torch.no_grad()
+    def save_grid(self) -> None:
+        G = self.state.G
+        G.eval()
+        try:
+            x = G(self.state.fixed_z)
+        finally:
+            G.train()
+        real = self.dataset.train if not self.dataset.is_image else None
+        save_samples(x, self.run_dir / "samples" / f"fakes-{self.state.step:06d}.png", real=real,
+                     title=f"step {self.state.step}")
+
+    def save_curves(self) -> None:
+        if self.stats_path.is_file() and self.stats_path.stat().st_size:
+            plot_curves(self.stats_path, self.run_dir / "curves.png", self.config.g_loss)
+
+    # --- the loop ------------------------------------------------------------------------------
+    def run(self) -> Run:
+        cfg, st = self.config, self.state
+        m = cfg.batch
+        next_real = st.stream.next
+        next_noise = lambda: st.next_noise(m, cfg)  # noqa: E731
+        if st.step == 0:
+            save_samples(self.dataset.train[:cfg.grid_size], self.run_dir / "samples" / "reals.png",
+                         title="training data")
+            self.save_grid()
+        sums: dict[str, torch.Tensor] = {}
+        n_summed = 0
+        bar = _progress_bar(cfg.steps, st.step, self.progress)
+        t_start = time.perf_counter() - st.elapsed
+        interrupted = False
+        checkpoint = None
+        with _StopFlag() as stop, open(self.stats_path, "a", encoding="utf-8") as log:
+            while st.step < cfg.steps:
+                st.schedule_values = apply_schedules(cfg, st.opt_G, st.opt_D, st.step, st.stream.epoch)
+                stats = training_iteration(st.G, st.D, st.opt_G, st.opt_D, next_real, next_noise,
+                                           self.g_loss, cfg.k, cfg.schedule)
+                st.step += 1
+                for key, v in stats.items():
+                    sums[key] = sums[key] + v if key in sums else v.clone()
+                n_summed += 1
+                bar.update(1)
+                last = st.step == cfg.steps or stop.requested
+                if st.step % cfg.log_every == 0 or last:
+                    st.elapsed = time.perf_counter() - t_start
+                    row = self._log_row(sums, n_summed)
+                    log.write(json.dumps(row) + "\n")
+                    log.flush()
+                    sums, n_summed = {}, 0
+                    bar.set_postfix_str(_postfix(row), refresh=False)
+                    if not all(math.isfinite(v) for v in row.values()):
+                        bar.close()
+                        raise TrainingDiverged(self._diverged_message(row))
+                if st.step % cfg.snapshot_every == 0 or last:
+                    st.elapsed = time.perf_counter() - t_start
+                    self.save_grid()
+                    checkpoint = self.save_checkpoint()
+                    self.save_curves()
+                if stop.requested:
+                    interrupted = True
+                    break
+        bar.close()
+        if checkpoint is None:  # e.g. resumed at the final step
+            checkpoint = self.save_checkpoint()
+        return Run(self.run_dir, cfg, st.G, st.step, checkpoint=checkpoint, interrupted=interrupted)
+
+    def _log_row(self, sums: dict[str, torch.Tensor], n: int) -> dict[str, float]:
+        st = self.state
+        row: dict[str, float] = {"step": st.step, "epoch": st.stream.epoch,
+                                 "time": round(st.elapsed, 3)}
+        row.update({k: (v / n).item() for k, v in sums.items()})  # means over the interval
+        row.update(st.schedule_values)
+        return row
+
+    def _diverged_message(self, row: dict[str, float]) -> str:
+        bad = ", ".join(k for k, v in row.items() if not math.isfinite(v))
+        ckpts = sorted((self.run_dir / "checkpoints").glob("step-*.safetensors"))
+        kept = f"the last good checkpoint is {ckpts[-1]}" if ckpts else "no checkpoint was written yet"
+        return (f"training diverged: {bad} became NaN/Inf by step {self.state.step}; {kept}; "
+                f"try lower learning rates (--lr-d/--lr-g) or the non-saturating loss")
+
+
+def _progress_bar(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True,
+                file=sys.stderr, mininterval=0.5)
+
+
+def _postfix(row: dict[str, float]) -> str:
+    return (f"loss_D={row['Loss/D']:.3f} loss_G={row['Loss/G']:.3f} "
+            f"D(x)={row['Prob/D(x)']:.3f} D(G(z))={row['Prob/D(G(z))']:.3f}")
+
+
+def train(config: Config | None = None, *, progress: bool = True, **overrides: Any) -> Run:
+    """Train a GAN and return its :class:`Run`; ``config`` defaults to the ``digits`` preset.
+
+    Keyword overrides are config fields, e.g. ``gankit.train(preset="paper-mnist", steps=2000,
+    data_dir="mnist/")``. The run folder is created only once the data have loaded.
+    """
+    if config is None:
+        config = resolve_config(**overrides)
+    elif overrides:
+        config = resolve_config(**{**config.to_dict(), **overrides})
+    config.validate()
+    torch.set_num_threads(choose_threads(config))
+    dataset = load_dataset(config.dataset, config.data_dir)
+    if config.batch > len(dataset.train):
+        raise GankitError(f"batch {config.batch} is larger than the {config.dataset} training set "
+                          f"({len(dataset.train)} examples); pass a smaller --batch")
+    run_dir = create_run_dir(config.runs_dir, config.run_tag)
+    (run_dir / "config.json").write_text(config.to_json() + "\n", encoding="utf-8")
+    (run_dir / "environment.json").write_text(json.dumps(_environment(), indent=2) + "\n",
+                                              encoding="utf-8")
+    return Trainer(config, dataset, run_dir, progress).run()
+
+
+def _environment() -> dict[str, Any]:
+    return {"gankit": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            "platform": platform.platform(), "threads": torch.get_num_threads(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
