@@ -189,6 +189,7 @@ class Trainer:
             save_samples(self.dataset.train[:cfg.grid_size], self.run_dir / "samples" / "reals.png",
                          title="training data")
             self.save_grid()
+            self.save_checkpoint()  # step 0: a good state to return to even if step 1 diverges
         sums: dict[str, torch.Tensor] = {}
         n_summed = 0
         bar = _progress_bar(cfg.steps, st.step, self.progress)
@@ -213,11 +214,10 @@ class Trainer:
                     log.flush()
                     sums, n_summed = {}, 0
                     bar.set_postfix_str(_postfix(row), refresh=False)
-                    if not all(math.isfinite(v) for v in row.values()):
-                        bar.close()
-                        raise TrainingDiverged(self._diverged_message(row))
+                    self._check_finite(row, bar)
                 if st.step % cfg.snapshot_every == 0 or last:
                     st.elapsed = time.perf_counter() - t_start
+                    self._check_finite({k: v.sum().item() for k, v in sums.items()}, bar)
                     self.save_grid()
                     checkpoint = self.save_checkpoint()
                     self.save_curves()
@@ -237,8 +237,18 @@ class Trainer:
         row.update(st.schedule_values)
         return row
 
-    def _diverged_message(self, row: dict[str, float]) -> str:
-        bad = ", ".join(k for k, v in row.items() if not math.isfinite(v))
+    def _check_finite(self, row: dict[str, float], bar) -> None:
+        """Stop before a NaN/Inf reaches a checkpoint: the last good one must stay usable."""
+        bad = [k for k, v in row.items() if not math.isfinite(v)]
+        for name, net in (("G", self.state.G), ("D", self.state.D)):
+            if not all(torch.isfinite(p).all() for p in net.parameters()):
+                bad.append(f"{name}'s weights")
+        if bad:
+            bar.close()
+            raise TrainingDiverged(self._diverged_message(bad))
+
+    def _diverged_message(self, bad: list[str]) -> str:
+        bad = ", ".join(bad)
         ckpts = sorted((self.run_dir / "checkpoints").glob("step-*.safetensors"))
         kept = f"the last good checkpoint is {ckpts[-1]}" if ckpts else "no checkpoint was written yet"
         return (f"training diverged: {bad} became NaN/Inf by step {self.state.step}; {kept}; "

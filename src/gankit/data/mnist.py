@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
 import struct
 import urllib.error
@@ -59,7 +60,11 @@ def cache_dir() -> Path:
 
 def mirrors() -> list[str]:
     env = os.environ.get("GANKIT_MNIST_MIRRORS")
-    urls = [u.strip() for u in env.split(",") if u.strip()] if env else list(DEFAULT_MIRRORS)
+    urls = [u.strip() for u in env.split(",") if u.strip()] if env else []
+    if env and not urls:
+        raise DataError("$GANKIT_MNIST_MIRRORS holds no URLs; set it to comma-separated base URLs "
+                        "or unset it to use the default mirrors")
+    urls = urls or list(DEFAULT_MIRRORS)
     return [u if u.endswith("/") else u + "/" for u in urls]
 
 
@@ -169,8 +174,9 @@ def _download_one(name: str, final: Path, timeout: float) -> None:
                 continue
             os.replace(part, final)
             return
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            errors.append(f"{url}: {getattr(e, 'reason', e)}")
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
+            reason = " ".join(str(getattr(e, "reason", e)).split()) or type(e).__name__
+            errors.append(f"{url}: {reason}")
         finally:
             part.unlink(missing_ok=True)
     raise DataError(f"could not download {name}.gz ({'; '.join(errors)}); check the network or "

@@ -1,0 +1,101 @@
+"""The training loop and run folders (train.py, run.py), on tiny runs."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import gankit
+from gankit.checkpoint import load_checkpoint
+from gankit.config import resolve_config
+from gankit.errors import GankitError
+from gankit.optim import learning_rate, momentum
+from gankit.train import TrainingDiverged
+
+
+def test_a_tiny_run_writes_a_complete_run_folder(tiny):
+    run = gankit.train(progress=False, **tiny)
+    assert run.path.name == "00001-digits-ns-k1" and run.step == 12
+    files = {p.relative_to(run.path).as_posix() for p in run.path.rglob("*") if p.is_file()}
+    assert {"config.json", "stats.jsonl", "curves.png", "environment.json", "samples/reals.png",
+            "samples/fakes-000000.png", "samples/fakes-000006.png", "samples/fakes-000012.png",
+            "checkpoints/step-000012.safetensors"} <= files
+    assert json.loads((run.path / "config.json").read_text()) == run.config.to_dict()
+    rows = [json.loads(line) for line in (run.path / "stats.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [4, 8, 12]
+    for r in rows:
+        assert {"Loss/D", "Loss/G", "Prob/D(x)", "Prob/D(G(z))", "LR/D", "LR/G", "epoch"} <= set(r)
+        assert 0 <= r["Prob/D(x)"] <= 1 and math.isfinite(r["Loss/D"])
+    _, meta = load_checkpoint(run.path / "checkpoints" / "step-000012.safetensors")
+    assert meta["config"] == run.config.to_dict() and meta["step"] == 12
+
+
+def test_run_folders_are_numbered_and_never_reused(tiny):
+    first = gankit.train(progress=False, **tiny)
+    second = gankit.train(progress=False, **{**tiny, "k": 2, "g_loss": "minimax"})
+    assert first.path.name == "00001-digits-ns-k1"
+    assert second.path.name == "00002-digits-mm-k2"
+    assert (first.path / "checkpoints" / "step-000012.safetensors").is_file()
+
+
+def test_same_seed_same_weights_and_samples(tiny):
+    a = gankit.train(progress=False, **tiny)
+    b = gankit.train(progress=False, **tiny)
+    for (ka, va), (kb, vb) in zip(a.G.state_dict().items(), b.G.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb)
+    loaded = gankit.load_run(a.path)
+    torch.testing.assert_close(loaded.sample(10, seed=3), loaded.sample(10, seed=3), rtol=0, atol=0)
+    assert not torch.equal(loaded.sample(10, seed=3), loaded.sample(10, seed=4))
+    c = gankit.train(progress=False, **{**tiny, "seed": 1})
+    assert not torch.equal(a.G.out.weight, c.G.out.weight)
+
+
+def test_load_run_samples_shapes_and_files(tiny, tmp_path):
+    run = gankit.load_run(gankit.train(progress=False, **tiny).path)
+    x = run.sample(5, seed=0)
+    assert x.shape == (5, 1, 8, 8) and x.dtype == torch.float32 and 0 <= x.min() <= x.max() <= 1
+    out = run.save_samples(tmp_path / "s.npy", 7, seed=2)
+    arr = np.load(out)
+    assert arr.shape == (7, 1, 8, 8) and arr.dtype == np.float32
+    np.testing.assert_array_equal(arr, run.sample(7, seed=2).numpy())
+    png = run.save_samples(tmp_path / "s.png", 7, seed=2)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(GankitError, match=r"\.png .* or \.npy"):
+        run.save_samples(tmp_path / "s.jpg", 3)
+
+
+def test_vector_runs_sample_vectors(tiny, tmp_path):
+    run = gankit.train(progress=False, **{**tiny, "preset": "ring8", "z_dim": 2})
+    x = gankit.load_run(run.path).sample(9, seed=0)
+    assert x.shape == (9, 2)
+    assert (run.path / "samples" / "fakes-000012.png").is_file()
+
+
+def test_simultaneous_schedule_is_recorded(tiny):
+    run = gankit.train(progress=False, **{**tiny, "schedule": "simultaneous"})
+    assert run.path.name.endswith("-sim")
+    assert json.loads((run.path / "config.json").read_text())["schedule"] == "simultaneous"
+
+
+def test_old_checkpoints_are_pruned_but_latest_kept(tiny):
+    run = gankit.train(progress=False, **{**tiny, "snapshot_every": 2, "keep_checkpoints": 2})
+    names = sorted(p.name for p in (run.path / "checkpoints").iterdir())
+    assert names == ["step-000010.safetensors", "step-000012.safetensors"]
+
+
+def test_nan_stops_the_run_with_a_clear_error(tiny):
+    with pytest.raises(TrainingDiverged, match=r"NaN/Inf by step \d+.*last good checkpoint"):
+        gankit.train(progress=False, **{**tiny, "lr_d": 1e30, "lr_g": 1e30, "optimizer": "sgd",
+                                        "steps": 40, "log_every": 1, "snapshot_every": 1})
+
+
+def test_paper_schedules_follow_pylearn2():
+    cfg = resolve_config("paper-mnist")
+    assert learning_rate(0.1, 0, cfg) == 0.1
+    assert learning_rate(0.1, 1000, cfg) == pytest.approx(0.1 / 1.000004 ** 1000, rel=1e-12)
+    assert learning_rate(0.1, 10**8, cfg) == 1e-6  # the floor
+    assert momentum(0, cfg) == 0.5 and momentum(1, cfg) == 0.5
+    assert momentum(250, cfg) == pytest.approx(0.7) and momentum(1000, cfg) == pytest.approx(0.7)
+    assert momentum(125, cfg) == pytest.approx(0.5 + 0.2 * 124 / 249)
