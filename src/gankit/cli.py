@@ -7,6 +7,7 @@ Every config field becomes a ``train`` flag (``--lr-d``), with its help text and
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -14,6 +15,11 @@ from typing import Sequence
 
 from .config import PRESET_DESCRIPTIONS, PRESETS, Config, _kind, resolve_config
 from .errors import GankitError
+
+
+#: Modules of gankit.commands that add a verb: each defines ``register(subparsers)``, which adds a
+#: parser and sets ``handler`` (a function args -> exit status) with ``set_defaults``.
+COMMANDS: list[str] = ["eval"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,7 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="FILE", help="output .png or .npy "
                    "(default: RUN_DIR/samples/sample-nN-seedS.png)")
 
-    sub.add_parser("presets", help="list the named presets")
+    t.set_defaults(handler=_train)
+    s.set_defaults(handler=_sample)
+    sub.add_parser("presets", help="list the named presets").set_defaults(handler=_presets)
+    for module in COMMANDS:  # further verbs, each a module with register(subparsers)
+        importlib.import_module(f"gankit.commands.{module}").register(sub)
     return parser
 
 
@@ -71,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
-        return {"train": _train, "sample": _sample, "presets": _presets}[args.command](args)
+        return args.handler(args)
     except GankitError as e:
         print(f"gankit: error: {e}", file=sys.stderr)
         return getattr(e, "exit_code", 2)

@@ -1,0 +1,1 @@
+"""CLI verbs beyond train/sample/presets: one module each, with ``register(subparsers)``."""

@@ -1,0 +1,106 @@
+"""``gankit eval``: score a run, or a sample file, with registered metrics; one JSON line each.
+
+    gankit eval RUN_DIR --metric parzen               # appends to RUN_DIR/metrics.jsonl
+    gankit eval --metric parzen --samples x.npy [--data-dir DIR]   # any tool's MNIST samples
+
+No maths here: :mod:`gankit.metrics` does the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import GankitError
+
+
+def register(subparsers) -> None:
+    from ..metrics import METRICS
+
+    p = subparsers.add_parser(
+        "eval", help="score a run or a sample file (Parzen log-likelihood, Table 1)",
+        description="Score a run's generator (samples drawn in eval mode) or a .npy file of samples "
+                    "with one or more metrics. Prints one JSON line per metric; for a run, also "
+                    "appends it to RUN_DIR/metrics.jsonl. Metrics: " +
+                    "; ".join(f"{m.name}: {m.summary}" for m in METRICS.values()))
+    p.add_argument("run_dir", nargs="?", metavar="RUN_DIR",
+                   help="run folder (its newest checkpoint) or one checkpoint file")
+    p.add_argument("--metric", action="append", dest="metrics", metavar="NAME",
+                   help=f"metric to compute, repeatable; one of: {', '.join(METRICS)} "
+                        f"(default: parzen)")
+    p.add_argument("--samples", metavar="FILE.npy",
+                   help="score this array instead of a run: MNIST-shaped samples (N, 784) or "
+                        "(N, 1, 28, 28), floats in [0, 1]")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="folder with the dataset files (MNIST IDX); default: the run's, or the cache")
+    p.add_argument("--seed", type=int, default=0,
+                   help="noise seed for the samples drawn from G (default: 0)")
+    p.add_argument("--n-samples", type=int, default=None, metavar="N",
+                   help="parzen: samples drawn from G (default: the paper's 10000)")
+    p.add_argument("--no-reference", action="store_true",
+                   help="parzen: skip the real-data reference (cached after its first computation)")
+    p.set_defaults(handler=run_eval)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from ..metrics import check_metric_names, check_samples, evaluate
+
+    names = check_metric_names(args.metrics or ["parzen"])
+    if (args.run_dir is None) == (args.samples is None):
+        raise GankitError("give either RUN_DIR or --samples FILE.npy (exactly one)")
+    if args.n_samples is not None and args.n_samples < 1:
+        raise GankitError(f"--n-samples must be at least 1 (got {args.n_samples})")
+    parzen_opts = {"reference": not args.no_reference}
+    if args.n_samples is not None:
+        if args.samples is not None:
+            raise GankitError("--n-samples applies to a run; a sample file is scored on all its rows")
+        parzen_opts["n_samples"] = args.n_samples
+    options = {"parzen": parzen_opts} if "parzen" in names else {}
+    if args.samples is not None:
+        x = check_samples(load_samples(args.samples))
+        rows = evaluate(x, names, seed=args.seed, dataset="mnist", data_dir=args.data_dir,
+                        source=str(args.samples), options=options)
+    else:
+        from ..run import load_run
+
+        run = load_run(args.run_dir)
+        rows = evaluate(run, names, seed=args.seed, data_dir=args.data_dir, options=options)
+    for row in rows:
+        print(json.dumps(row), flush=True)
+    return 0
+
+
+#: Shapes of a sample file: flat MNIST vectors or MNIST images.
+_SHAPES = ("(N, 784)", "(N, 1, 28, 28)")
+
+
+def load_samples(path: str | Path) -> np.ndarray:
+    """Read a .npy sample file safely (never unpickles) and check its shape: a GankitError if wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise GankitError(f"sample file {path} does not exist")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as e:
+        raise GankitError(f"cannot read {path} ({e.strerror or e})") from None
+    if magic[:4] == b"PK\x03\x04":  # a zip file: numpy.savez
+        raise GankitError(f"{path} is an .npz archive; save one array with numpy.save(FILE.npy, x)")
+    if magic != b"\x93NUMPY":
+        raise GankitError(f"{path} is not a .npy file (no NumPy header); save the samples with "
+                          f"numpy.save")
+    try:
+        x = np.load(path, allow_pickle=False)  # never unpickle: a .npy file may hold objects
+    except (ValueError, OSError, EOFError) as e:
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise GankitError(f"cannot read {path} as a .npy array ({reason}); save the samples with "
+                          f"numpy.save") from None
+    if not (x.ndim == 2 and x.shape[1] == 784 or x.ndim == 4 and x.shape[1:] == (1, 28, 28)):
+        raise GankitError(f"{path} holds an array of shape {x.shape}; expected MNIST samples "
+                          f"{' or '.join(_SHAPES)}")
+    if x.shape[0] == 0:
+        raise GankitError(f"{path} holds no samples (shape {x.shape})")
+    return x

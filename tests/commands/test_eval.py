@@ -1,0 +1,189 @@
+"""``gankit eval`` and metrics.evaluate: runs, sample files, metrics.jsonl, one-line errors.
+
+Runs are tiny (6 steps); MNIST is a small synthetic IDX folder written to a temporary directory
+(120 training images, so 20 validation images, and 30 test images).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import gankit
+from gankit.cli import main
+from gankit.data.mnist import FILES
+from gankit.metrics import evaluate
+from gankit.metrics.parzen import SIGMAS, parzen_protocol
+
+TINY = dict(progress=False, steps=6, batch=16, g_hidden=(32,), d_hidden=(32,), z_dim=8)
+
+
+def write_idx_folder(folder: Path, n_train: int = 120, n_test: int = 30, seed: int = 0) -> Path:
+    """The four MNIST IDX files (uncompressed) with random pixels: header = magic, dims, then bytes."""
+    rng = np.random.default_rng(seed)
+    arrays = {"train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+              "train_labels": rng.integers(0, 10, n_train, dtype=np.uint8),
+              "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+              "test_labels": rng.integers(0, 10, n_test, dtype=np.uint8)}
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, a in arrays.items():
+        magic = {3: 2051, 1: 2049}[a.ndim]
+        header = struct.pack(">I", magic) + struct.pack(f">{a.ndim}I", *a.shape)
+        (folder / FILES[key]).write_bytes(header + a.tobytes())
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """The real-data reference is cached in $GANKIT_DATA: keep it inside the test's folder."""
+    monkeypatch.setenv("GANKIT_DATA", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def mnist_dir(tmp_path_factory):
+    return write_idx_folder(tmp_path_factory.mktemp("mnist"))
+
+
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory, mnist_dir):
+    torch.set_num_threads(1)
+    return gankit.train(preset="digits", dataset="mnist", data_dir=str(mnist_dir),
+                        runs_dir=str(tmp_path_factory.mktemp("runs")), **TINY)
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    torch.set_num_threads(1)
+    return gankit.train(preset="digits", runs_dir=str(tmp_path_factory.mktemp("druns")), **TINY)
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(code, out, err) -> str:
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gankit: error: "), err
+    return lines[0]
+
+
+def test_eval_run_prints_json_and_appends_to_metrics_jsonl(mnist_run, capsys):
+    jsonl = mnist_run.path / "metrics.jsonl"
+    jsonl.unlink(missing_ok=True)
+    code, out, err = run_cli(capsys, "eval", mnist_run.path, "--metric", "parzen")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert len(lines) == 1
+    row = json.loads(lines[0])
+    assert row["metric"] == "parzen" and row["step"] == 6 and row["dataset"] == "mnist"
+    # the paper's protocol: 10,000 samples; sigma on the first 1,000 validation images (here all
+    # 20 that exist); every test image
+    assert (row["n_samples"], row["n_val"], row["n_test"]) == (10_000, 20, 30)
+    assert row["sigma"] in SIGMAS  # JSON round-trips floats exactly
+    assert row["ll_se"] > 0 and np.isfinite(row["ll_mean"])
+    assert {"real_ll_mean", "real_ll_se", "real_sigma", "real_n_samples"} <= set(row)
+    assert (row["paper_ll_mean"], row["paper_ll_se"]) == (225.0, 2.0)
+    assert row["protocol"]["sigma_grid"][0] == 0.1 and "time" in row and row["seconds"] >= 0
+    assert [json.loads(x) for x in jsonl.read_text().splitlines()] == [row]
+    # a second evaluation appends; the same seed gives the same number
+    code, out, _ = run_cli(capsys, "eval", mnist_run.path, "--metric", "parzen", "--no-reference")
+    assert code == 0
+    rows = [json.loads(x) for x in jsonl.read_text().splitlines()]
+    assert len(rows) == 2 and rows[1]["ll_mean"] == row["ll_mean"] and "real_ll_mean" not in rows[1]
+
+
+def test_evaluate_is_the_protocol_on_the_runs_samples(mnist_run, mnist_dir):
+    data = gankit.data.load_dataset("mnist", str(mnist_dir))
+    [row] = evaluate(mnist_run, ["parzen"], seed=3, data=data,
+                     options={"parzen": {"n_samples": 500, "reference": False}})
+    want = parzen_protocol(mnist_run.sample(500, seed=3), data.val, data.test)
+    assert row["ll_mean"] == pytest.approx(want.ll_mean, rel=1e-12)
+    assert row["sigma"] == want.sigma and row["n_samples"] == 500
+
+
+def test_eval_a_sample_file_in_both_shapes(mnist_dir, tmp_path, capsys):
+    x = np.random.default_rng(0).random((300, 784), dtype=np.float32)
+    np.save(tmp_path / "flat.npy", x)
+    np.save(tmp_path / "images.npy", x.reshape(300, 1, 28, 28).astype(np.float64))
+    rows = []
+    for name in ("flat.npy", "images.npy"):
+        code, out, err = run_cli(capsys, "eval", "--metric", "parzen", "--samples", tmp_path / name,
+                                 "--data-dir", mnist_dir)
+        assert code == 0, err
+        rows.append(json.loads(out))
+    assert rows[0]["n_samples"] == 300 and rows[0]["step"] is None
+    assert rows[0]["ll_mean"] == rows[1]["ll_mean"] and rows[0]["sigma"] == rows[1]["sigma"]
+    assert not list(tmp_path.glob("*.jsonl"))  # a sample file is scored, nothing is written
+
+
+def test_digits_run_has_no_held_out_images(digits_run, capsys):
+    line = one_line_error(*run_cli(capsys, "eval", digits_run.path, "--metric", "parzen"))
+    assert "digits" in line and "held-out" in line
+    assert not (digits_run.path / "metrics.jsonl").exists()
+
+
+def _bad_files(folder: Path) -> dict[str, Path]:
+    rng = np.random.default_rng(1)
+    files = {}
+
+    def save(name, array):
+        np.save(folder / name, array)
+        files[name] = folder / name
+
+    save("square.npy", rng.random((10, 28, 28)))             # (N, 28, 28): no channel axis
+    save("wide.npy", rng.random((10, 785)))                   # not 784 values
+    save("vector.npy", rng.random(784))                       # 1-D
+    save("empty.npy", np.zeros((0, 784)))                     # no samples
+    save("bytes.npy", rng.integers(0, 256, (10, 784), dtype=np.uint8))  # 0-255 integers
+    save("scale255.npy", rng.random((10, 784)) * 255)         # floats on the 0-255 scale
+    save("tanh.npy", rng.random((10, 784)) * 2 - 1)           # [-1, 1]
+    nan = rng.random((10, 784))
+    nan[3, 5] = np.nan
+    save("nan.npy", nan)
+    np.save(folder / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    files["objects.npy"] = folder / "objects.npy"             # would need unpickling
+    np.savez(folder / "archive.npz", x=rng.random((10, 784)))
+    files["archive.npz"] = folder / "archive.npz"
+    (folder / "text.npy").write_text("not an array\n")
+    files["text.npy"] = folder / "text.npy"
+    whole = (folder / "wide.npy").read_bytes()
+    (folder / "truncated.npy").write_bytes(whole[:len(whole) // 2])
+    files["truncated.npy"] = folder / "truncated.npy"
+    files["missing.npy"] = folder / "missing.npy"
+    return files
+
+
+def test_bad_sample_files_exit_2_with_one_line(mnist_dir, tmp_path, capsys):
+    hints = {"bytes.npy": "255", "scale255.npy": "255", "tanh.npy": "(x + 1) / 2", "nan.npy": "NaN",
+             "square.npy": "(N, 784)", "archive.npz": "npz", "missing.npy": "does not exist",
+             "text.npy": "not a .npy file", "objects.npy": "allow_pickle=False",
+             "truncated.npy": "cannot read"}
+    for name, path in _bad_files(tmp_path).items():
+        line = one_line_error(*run_cli(capsys, "eval", "--metric", "parzen", "--samples", path,
+                                       "--data-dir", mnist_dir))
+        assert hints.get(name, "") in line, (name, line)
+
+
+def test_usage_errors_exit_2_with_one_line(mnist_run, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((3, 784), dtype=np.float32))
+    line = one_line_error(*run_cli(capsys, "eval", mnist_run.path, "--metric", "parzn"))
+    assert "did you mean 'parzen'" in line
+    one_line_error(*run_cli(capsys, "eval", "--metric", "parzen"))  # neither a run nor --samples
+    one_line_error(*run_cli(capsys, "eval", mnist_run.path, "--samples", tmp_path / "x.npy"))
+    one_line_error(*run_cli(capsys, "eval", tmp_path / "no-such-run"))
+    one_line_error(*run_cli(capsys, "eval", mnist_run.path, "--n-samples", "0"))
+
+
+def test_eval_is_listed_in_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "eval" in capsys.readouterr().out
