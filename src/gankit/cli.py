@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train a GAN. Flags override --config, which overrides --preset.")
     t.add_argument("--config", metavar="FILE", help="TOML or YAML file with config.json's keys")
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    t.add_argument("--resume", metavar="RUN", help="continue a run folder (or one of its "
+                   "checkpoints) exactly, in the same folder; --steps is its new total")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_config_flags(t)
 
@@ -87,23 +89,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return getattr(e, "exit_code", 2)
 
 
-def _config_from_args(args: argparse.Namespace) -> Config:
+def _flag_overrides(args: argparse.Namespace) -> dict:
+    """The config fields given explicitly on the command line."""
     overrides = {f.name: getattr(args, f.name) for f in fields(Config)
                  if getattr(args, f.name) is not None}
     if args.lr is not None:
         overrides.setdefault("lr_d", args.lr)
         overrides.setdefault("lr_g", args.lr)
-    return resolve_config(file=args.config, **overrides)
+    return overrides
 
 
 def _train(args: argparse.Namespace) -> int:
     from .train import train
 
-    config = _config_from_args(args)
-    if args.dry_run:
-        print(config.to_json())
-        return 0
-    run = train(config, progress=not args.quiet)
+    if args.resume:
+        if args.config or args.dry_run:
+            raise GankitError("--resume uses the config stored in the run's checkpoint; drop "
+                              "--config/--dry-run (only --steps and bookkeeping flags may change)")
+        run = train(resume=args.resume, progress=not args.quiet, **_flag_overrides(args))
+    else:
+        config = resolve_config(file=args.config, **_flag_overrides(args))
+        if args.dry_run:
+            print(config.to_json())
+            return 0
+        run = train(config, progress=not args.quiet)
     print(f"trained {run.step} generator steps; samples in {run.path / 'samples'}, "
           f"curves in {run.path / 'curves.png'}")
     if run.interrupted:

@@ -112,17 +112,17 @@ def generator_from_checkpoint(tensors: dict, meta: dict) -> tuple[Config, Genera
     return config, G
 
 
-def load_run(path: str | Path) -> Run:
-    """Open a run folder (its newest readable checkpoint) or one checkpoint file.
+def newest_good_checkpoint(path: str | Path) -> tuple[Path, dict, dict]:
+    """(checkpoint path, tensors, meta) of a checkpoint file, or of a run folder's newest readable one.
 
     A checkpoint that fails to load (truncated, bit-flipped) is reported on stderr and the previous
-    one is used.
+    one is tried.
     """
     path = Path(path)
     if path.is_file():
-        candidates, run_dir = [path], path.parent.parent
+        candidates = [path]
     elif path.is_dir():
-        candidates, run_dir = checkpoint_files(path / "checkpoints"), path
+        candidates = checkpoint_files(path / "checkpoints")
         if not candidates:
             raise CheckpointError(f"{path} holds no checkpoints (checkpoints/step-*.safetensors); "
                                   f"pass a run folder made by `gankit train`")
@@ -132,15 +132,25 @@ def load_run(path: str | Path) -> Run:
     for ckpt in candidates:
         try:
             tensors, meta = load_checkpoint(ckpt)
-            config, G = generator_from_checkpoint(tensors, meta)
+            for key in ("config", "step", "sample_shape", "unit_range"):
+                if key not in meta:
+                    raise CheckpointError(f"checkpoint {ckpt} lacks '{key}' in its metadata")
+            return ckpt, tensors, meta
         except CheckpointError as e:
             errors.append(str(e))
             if len(candidates) > 1:
                 print(f"gankit: warning: {e}; trying the previous checkpoint", file=sys.stderr)
-            continue
-        except (KeyError, TypeError, ValueError) as e:
-            errors.append(f"{ckpt}: incomplete metadata ({e})")
-            continue
-        return Run(run_dir, config, G, int(meta["step"]), checkpoint=ckpt)
     raise CheckpointError(errors[0] if len(errors) == 1 else
                           f"no usable checkpoint in {path}: " + "; ".join(errors))
+
+
+def run_dir_of(checkpoint: Path) -> Path:
+    """checkpoints/step-N.safetensors lives in RUN_DIR/checkpoints/."""
+    return checkpoint.parent.parent
+
+
+def load_run(path: str | Path) -> Run:
+    """Open a run folder (its newest readable checkpoint) or one checkpoint file."""
+    ckpt, tensors, meta = newest_good_checkpoint(path)
+    config, G = generator_from_checkpoint(tensors, meta)
+    return Run(run_dir_of(ckpt), config, G, int(meta["step"]), checkpoint=ckpt)

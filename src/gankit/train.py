@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -23,14 +24,14 @@ from . import __version__
 from .algorithm1 import training_iteration
 from .checkpoint import (flatten_optimizer, load_module, module_tensors, prune_checkpoints,
                          save_checkpoint, unflatten_optimizer)
-from .config import Config, resolve_config
+from .config import Config, coerce, config_from_dict, resolve_config
 from .data import Dataset, MinibatchStream, load_dataset
-from .errors import GankitError
+from .errors import CheckpointError, ConfigError, GankitError
 from .figures import plot_curves, save_samples
 from .losses import G_LOSSES
 from .nets import Discriminator, Generator, build_networks, sample_noise
 from .optim import apply_schedules, build_optimizers
-from .run import Run, create_run_dir
+from .run import Run, create_run_dir, newest_good_checkpoint, run_dir_of
 
 
 class TrainingDiverged(GankitError):
@@ -267,27 +268,94 @@ def _postfix(row: dict[str, float]) -> str:
             f"D(x)={row['Prob/D(x)']:.3f} D(G(z))={row['Prob/D(G(z))']:.3f}")
 
 
-def train(config: Config | None = None, *, progress: bool = True, **overrides: Any) -> Run:
+def train(config: Config | None = None, *, progress: bool = True, resume: str | Path | None = None,
+          **overrides: Any) -> Run:
     """Train a GAN and return its :class:`Run`; ``config`` defaults to the ``digits`` preset.
 
     Keyword overrides are config fields, e.g. ``gankit.train(preset="paper-mnist", steps=2000,
     data_dir="mnist/")``. The run folder is created only once the data have loaded.
+    ``resume`` (a run folder or one of its checkpoints) continues that run exactly, in the same
+    folder; ``steps`` is then the run's new total.
     """
+    if resume is not None:
+        if config is not None:
+            raise ConfigError("pass either a config or resume=..., not both: a resumed run keeps "
+                              "the config stored in its checkpoint")
+        return _resume(Path(resume), progress, overrides)
     if config is None:
         config = resolve_config(**overrides)
     elif overrides:
         config = resolve_config(**{**config.to_dict(), **overrides})
     config.validate()
     torch.set_num_threads(choose_threads(config))
+    dataset = _load_data(config)
+    run_dir = create_run_dir(config.runs_dir, config.run_tag)
+    _write_text(run_dir / "config.json", config.to_json() + "\n")
+    _write_text(run_dir / "environment.json", json.dumps(_environment(), indent=2) + "\n")
+    return Trainer(config, dataset, run_dir, progress).run()
+
+
+#: What may change when a run is resumed: how long it runs and its bookkeeping, never the maths.
+RESUME_CHANGEABLE = ("steps", "log_every", "snapshot_every", "keep_checkpoints", "data_dir", "threads")
+
+
+def _resume(path: Path, progress: bool, overrides: dict[str, Any]) -> Run:
+    ckpt, tensors, meta = newest_good_checkpoint(path)
+    run_dir = run_dir_of(ckpt)
+    config = config_from_dict(meta["config"])
+    changes = {k: coerce(k, v) for k, v in overrides.items() if v is not None and k != "preset"}
+    changes = {k: v for k, v in changes.items() if v != getattr(config, k)}
+    fixed = sorted(set(changes) - set(RESUME_CHANGEABLE))
+    if fixed:
+        raise ConfigError(f"cannot change {', '.join(fixed)} when resuming (only "
+                          f"{', '.join(RESUME_CHANGEABLE)}); start a new run to change them")
+    config = dataclasses.replace(config, **changes).validate()
+    step = int(meta["step"])
+    if config.steps < step:
+        raise ConfigError(f"the checkpoint is at step {step}, beyond --steps {config.steps}; pass "
+                          f"a larger --steps to continue the run")
+    torch.set_num_threads(choose_threads(config))
+    dataset = _load_data(config)
+    if list(dataset.sample_shape) != list(meta["sample_shape"]):
+        raise CheckpointError(f"the data in {config.data_dir or config.dataset} have shape "
+                              f"{dataset.sample_shape}, the checkpoint {tuple(meta['sample_shape'])}")
+    trainer = Trainer(config, dataset, run_dir, progress)
+    restore_state(trainer.state, tensors, meta)
+    _truncate_stats(trainer.stats_path, step)  # lines logged after the checkpoint are redone
+    _write_text(run_dir / "config.json", config.to_json() + "\n")
+    print(f"gankit: resuming {run_dir} from {ckpt.name} (step {step} of {config.steps})",
+          file=sys.stderr)
+    return trainer.run()
+
+
+def _load_data(config: Config) -> Dataset:
     dataset = load_dataset(config.dataset, config.data_dir)
     if config.batch > len(dataset.train):
-        raise GankitError(f"batch {config.batch} is larger than the {config.dataset} training set "
+        raise ConfigError(f"batch {config.batch} is larger than the {config.dataset} training set "
                           f"({len(dataset.train)} examples); pass a smaller --batch")
-    run_dir = create_run_dir(config.runs_dir, config.run_tag)
-    (run_dir / "config.json").write_text(config.to_json() + "\n", encoding="utf-8")
-    (run_dir / "environment.json").write_text(json.dumps(_environment(), indent=2) + "\n",
-                                              encoding="utf-8")
-    return Trainer(config, dataset, run_dir, progress).run()
+    return dataset
+
+
+def _truncate_stats(path: Path, step: int) -> None:
+    if not path.is_file():
+        return
+    from .figures.curves import read_stats
+
+    rows = [r for r in read_stats(path) if r.get("step", 0) <= step]
+    _write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write a small file atomically, so that a crash never leaves half of it."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as e:
+        raise GankitError(f"cannot write {path} ({e.strerror or e}); check the folder is writable "
+                          f"and the disk has space") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _environment() -> dict[str, Any]:
