@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -144,8 +144,10 @@ class _StopFlag:
 class Trainer:
     """Runs Algorithm 1 for ``config.steps`` generator steps, writing the run folder."""
 
-    def __init__(self, config: Config, dataset: Dataset, run_dir: Path, progress: bool = True):
+    def __init__(self, config: Config, dataset: Dataset, run_dir: Path, progress: bool = True,
+                 callbacks: Sequence[Callable[["Trainer"], None]] = ()):
         self.config, self.dataset, self.run_dir, self.progress = config, dataset, run_dir, progress
+        self.callbacks = list(callbacks)  # called after every snapshot with the trainer
         self.state = build_state(config, dataset)
         self.g_loss = G_LOSSES[config.g_loss]
         (run_dir / "checkpoints").mkdir(exist_ok=True)
@@ -222,6 +224,8 @@ class Trainer:
                     self.save_grid()
                     checkpoint = self.save_checkpoint()
                     self.save_curves()
+                    for callback in self.callbacks:  # e.g. periodic metrics (gankit reproduce)
+                        callback(self)
                 if stop.requested:
                     interrupted = True
                     break
@@ -269,19 +273,20 @@ def _postfix(row: dict[str, float]) -> str:
 
 
 def train(config: Config | None = None, *, progress: bool = True, resume: str | Path | None = None,
-          **overrides: Any) -> Run:
+          callbacks: Sequence[Callable[[Trainer], None]] = (), **overrides: Any) -> Run:
     """Train a GAN and return its :class:`Run`; ``config`` defaults to the ``digits`` preset.
 
     Keyword overrides are config fields, e.g. ``gankit.train(preset="paper-mnist", steps=2000,
     data_dir="mnist/")``. The run folder is created only once the data have loaded.
     ``resume`` (a run folder or one of its checkpoints) continues that run exactly, in the same
-    folder; ``steps`` is then the run's new total.
+    folder; ``steps`` is then the run's new total. ``callbacks`` are called with the
+    :class:`Trainer` after every snapshot (``trainer.state.step``, ``.state.G``, ``.run_dir``).
     """
     if resume is not None:
         if config is not None:
             raise ConfigError("pass either a config or resume=..., not both: a resumed run keeps "
                               "the config stored in its checkpoint")
-        return _resume(Path(resume), progress, overrides)
+        return _resume(Path(resume), progress, overrides, callbacks)
     if config is None:
         config = resolve_config(**overrides)
     elif overrides:
@@ -292,14 +297,15 @@ def train(config: Config | None = None, *, progress: bool = True, resume: str | 
     run_dir = create_run_dir(config.runs_dir, config.run_tag)
     _write_text(run_dir / "config.json", config.to_json() + "\n")
     _write_text(run_dir / "environment.json", json.dumps(_environment(), indent=2) + "\n")
-    return Trainer(config, dataset, run_dir, progress).run()
+    return Trainer(config, dataset, run_dir, progress, callbacks).run()
 
 
 #: What may change when a run is resumed: how long it runs and its bookkeeping, never the maths.
 RESUME_CHANGEABLE = ("steps", "log_every", "snapshot_every", "keep_checkpoints", "data_dir", "threads")
 
 
-def _resume(path: Path, progress: bool, overrides: dict[str, Any]) -> Run:
+def _resume(path: Path, progress: bool, overrides: dict[str, Any],
+            callbacks: Sequence[Callable[[Trainer], None]] = ()) -> Run:
     ckpt, tensors, meta = newest_good_checkpoint(path)
     run_dir = run_dir_of(ckpt)
     config = config_from_dict(meta["config"])
@@ -319,7 +325,7 @@ def _resume(path: Path, progress: bool, overrides: dict[str, Any]) -> Run:
     if list(dataset.sample_shape) != list(meta["sample_shape"]):
         raise CheckpointError(f"the data in {config.data_dir or config.dataset} have shape "
                               f"{dataset.sample_shape}, the checkpoint {tuple(meta['sample_shape'])}")
-    trainer = Trainer(config, dataset, run_dir, progress)
+    trainer = Trainer(config, dataset, run_dir, progress, callbacks)
     restore_state(trainer.state, tensors, meta)
     _truncate_stats(trainer.stats_path, step)  # lines logged after the checkpoint are redone
     _write_text(run_dir / "config.json", config.to_json() + "\n")
