@@ -10,6 +10,7 @@ import json
 import math
 import os
 import platform
+import random
 import signal
 import sys
 import threading
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 
 from . import __version__
@@ -71,6 +73,8 @@ def choose_threads(config: Config) -> int:
 def build_state(config: Config, dataset: Dataset) -> TrainingState:
     """Fresh networks, optimisers and random streams, all derived from ``config.seed``."""
     torch.manual_seed(config.seed)  # initialisation and dropout masks
+    random.seed(config.seed)  # unused by gankit itself; seeded so that user callbacks repeat too
+    np.random.seed(config.seed % 2**32)
     G, D = build_networks(config, dataset)
     opt_G, opt_D = build_optimizers(config, G, D)
     data_gen = torch.Generator().manual_seed(config.seed + 1)
@@ -97,8 +101,20 @@ def state_to_checkpoint(state: TrainingState, config: Config, dataset: Dataset
     tensors["rng.torch"] = torch.get_rng_state()
     tensors["rng.noise"] = state.noise_gen.get_state()
     tensors["rng.data"] = state.stream.generator.get_state()
+    # gankit draws nothing from Python's or NumPy's generators, but user code (callbacks) may.
+    meta["rng_python"] = _jsonable(random.getstate())
+    np_state = np.random.get_state()
+    tensors["rng.numpy"] = torch.from_numpy(np_state[1].astype(np.int64))
+    meta["rng_numpy"] = [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])]
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
     tensors["fixed_z"] = state.fixed_z
     return tensors, meta
+
+
+def _jsonable(value: Any) -> Any:
+    return [_jsonable(v) for v in value] if isinstance(value, (tuple, list)) else value
 
 
 def restore_state(state: TrainingState, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
@@ -113,6 +129,17 @@ def restore_state(state: TrainingState, tensors: dict[str, torch.Tensor], meta: 
     torch.set_rng_state(tensors["rng.torch"])
     state.noise_gen.set_state(tensors["rng.noise"])
     state.stream.generator.set_state(tensors["rng.data"])
+    if "rng_python" in meta:
+        v = meta["rng_python"]
+        random.setstate((v[0], tuple(v[1]), v[2]))
+    if "rng.numpy" in tensors:
+        name, pos, has_gauss, gauss = meta["rng_numpy"]
+        np.random.set_state((name, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss,
+                             gauss))
+    cuda_states = [tensors[f"rng.cuda.{i}"] for i in range(torch.cuda.device_count())
+                   if f"rng.cuda.{i}" in tensors]
+    if cuda_states and len(cuda_states) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda_states)
     state.fixed_z = tensors["fixed_z"]
     state.step, state.elapsed = int(meta["step"]), float(meta.get("elapsed_seconds", 0.0))
 
@@ -151,6 +178,8 @@ class Trainer:
         self.state = build_state(config, dataset)
         self.g_loss = G_LOSSES[config.g_loss]
         (run_dir / "checkpoints").mkdir(exist_ok=True)
+        for stale in (run_dir / "checkpoints").glob(".*.tmp-*"):  # left by a killed write
+            stale.unlink(missing_ok=True)
         (run_dir / "samples").mkdir(exist_ok=True)
         self.stats_path = run_dir / "stats.jsonl"
 
