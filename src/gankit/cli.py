@@ -19,7 +19,7 @@ from .errors import GankitError
 
 #: Modules of gankit.commands that add a verb: each defines ``register(subparsers)``, which adds a
 #: parser and sets ``handler`` (a function args -> exit status) with ``set_defaults``.
-COMMANDS: list[str] = ["eval"]
+COMMANDS: list[str] = ["eval", "figures", "reproduce"]
 
 
 class _Parser(argparse.ArgumentParser):

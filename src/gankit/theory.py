@@ -115,7 +115,15 @@ def value_V(D: np.ndarray, p_data: np.ndarray, p_g: np.ndarray, x: np.ndarray,
 
 def virtual_criterion(p_data: np.ndarray, p_g: np.ndarray, x: np.ndarray) -> float:
     """C(G) = max_D V(G, D) = V(G, D*_G) (Eq. 4), by numerical integration on the grid."""
-    return value_V(optimal_discriminator(p_data, p_g), p_data, p_g, x)
+    p_data, p_g = np.asarray(p_data, np.float64), np.asarray(p_g, np.float64)
+    total = p_data + p_g
+    # log D* and log(1 - D*) = log(p_g / (p_data + p_g)) from the densities: 1 - D* itself rounds
+    # to 0 where p_g << p_data, and p_g · log 0 would be -inf
+    with np.errstate(divide="ignore"):
+        log_total = np.log(total)
+        log_D = np.where(p_data > 0, np.log(np.where(p_data > 0, p_data, 1)) - log_total, 0.0)
+        log_1m_D = np.where(p_g > 0, np.log(np.where(p_g > 0, p_g, 1)) - log_total, 0.0)
+    return value_V(optimal_discriminator(p_data, p_g), p_data, p_g, x, log_D, log_1m_D)
 
 
 def kl(p: np.ndarray, q: np.ndarray, x: np.ndarray) -> float:

@@ -384,7 +384,12 @@ def figure1(data: str = "gauss", steps: int = 4000, out: str | Path = "runs/figu
     """Run, draw and save everything; return the summary (the CLI prints it as JSON)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    run = run_1d(data, steps, seed, log=log)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny nets: threads cost more than they save (cf. train.choose_threads)
+    try:
+        run = run_1d(data, steps, seed, log=log)
+    finally:
+        torch.set_num_threads(threads)
     t0 = time.perf_counter()
     files = [draw_figure1(run.panels, out / "figure1.png"),
              draw_theory_curves(run.snapshots, out / "theory.png")]

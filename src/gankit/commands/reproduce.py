@@ -1,0 +1,82 @@
+"""``gankit reproduce mnist``: the paper's Table 1 row, its training curve and Figures 2 and 3.
+
+    gankit reproduce mnist --budget-minutes 60 --data-dir ../shared/data/mnist
+
+No logic here: :mod:`gankit.reproduce` does the work. The last stdout line is one JSON object (the
+final and best Parzen LL, when the curve passed 200 and 225, and the results folder), for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..errors import GankitError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of minutes, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of minutes, got {text}")
+    return value
+
+
+def register(subparsers) -> None:
+    """Add the ``reproduce`` verb."""
+    p = subparsers.add_parser(
+        "reproduce", help="reproduce the paper's MNIST Table 1 row, curve and Figures 2 and 3",
+        description="Train a preset (default: paper-mnist) on MNIST, scoring it with the paper's "
+                    "Parzen-window protocol every --eval-every-steps steps, stop at the time budget, "
+                    "and write a results folder: results.md/.html (beside the paper's Table 1, with "
+                    "sigma, N and the real-data reference), parzen_curve.png (LL against epochs and "
+                    "minutes), figure2.png, figure3.png and environment.json.")
+    p.add_argument("dataset", choices=("mnist",), help="the experiment (mnist: Table 1's MNIST column)")
+    p.add_argument("--budget-minutes", type=_positive_float, default=60.0, metavar="M",
+                   help="training time budget in minutes, Parzen evaluations excluded; training "
+                        "stops at the last evaluation before it (default: 60)")
+    p.add_argument("--budget-clock", choices=("wall", "cpu"), default="wall",
+                   help="what the budget counts: wall (training wall time) or cpu (this process's "
+                        "CPU time, fair on a shared machine) (default: wall)")
+    p.add_argument("--data-dir", metavar="DIR", default=None,
+                   help="folder with the MNIST IDX files (default: download into the cache)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="results folder (default: results/NNNNN-reproduce-PRESET)")
+    p.add_argument("--preset", default="paper-mnist", metavar="NAME",
+                   help="MNIST preset to train (default: paper-mnist; see `gankit presets`)")
+    p.add_argument("--eval-every-steps", type=_positive_int, default=2500, metavar="N",
+                   help="Parzen evaluation (and snapshot) every N generator steps (default: 2500, "
+                        "5 epochs at batch 100)")
+    p.add_argument("--seed", type=int, default=0, help="training, sampling and figure seed (default: 0)")
+    p.add_argument("--threads", type=_positive_int, default=None, metavar="T",
+                   help="CPU threads for torch (default: the preset's, else automatic)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run_reproduce)
+
+
+def run_reproduce(args: argparse.Namespace) -> int:
+    from ..reproduce import reproduce
+
+    result = reproduce(args.dataset, out=args.out, budget_minutes=args.budget_minutes,
+                       data_dir=args.data_dir, preset=args.preset,
+                       eval_every_steps=args.eval_every_steps, seed=args.seed, threads=args.threads,
+                       budget_clock=args.budget_clock, progress=not args.quiet)
+    s = result.summary
+    if not result.points:  # pragma: no cover - reproduce raises first
+        raise GankitError("no evaluation was made")
+    print(json.dumps({"final": s["final"], "best": s["best"], "passed": s["passed"],
+                      "reference": s["reference"], "paper": {"ll_mean": 225.0, "ll_se": 2.0},
+                      "out": str(result.out)}), flush=True)
+    return 0

@@ -1,0 +1,161 @@
+"""``gankit reproduce mnist`` and gankit.reproduce: the Parzen curve callback, the budget stop, the
+results folder and the CLI.
+
+MNIST is a small synthetic IDX folder (120 training images: 100 train, 20 validation; 30 test) and
+the networks are tiny, so each run takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from gankit.cli import main
+from gankit.errors import GankitError
+from gankit.reproduce import BudgetReached, CurvePoint, ParzenCurve, reproduce, summarise
+
+from test_eval import one_line_error, run_cli, write_idx_folder  # tests/commands is on sys.path
+
+TINY = dict(g_hidden=(32,), d_hidden=(16,), z_dim=8, batch=20, steps=6, grid_size=16)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """The real-data reference is cached in $GANKIT_DATA: keep it inside the test's folder."""
+    monkeypatch.setenv("GANKIT_DATA", str(tmp_path / "cache"))
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def mnist_dir(tmp_path_factory):
+    return write_idx_folder(tmp_path_factory.mktemp("mnist"))
+
+
+def test_reproduce_writes_the_results_folder(mnist_dir, tmp_path):
+    lines = []
+    result = reproduce("mnist", out=tmp_path / "out", budget_minutes=None, data_dir=str(mnist_dir),
+                       eval_every_steps=3, n_samples=50, overrides=TINY, progress=False,
+                       log=lines.append)
+    out = result.out
+    for name in ("results.md", "results.html", "parzen_curve.png", "parzen_curve.jsonl",
+                 "figure2.png", "figure3.png", "environment.json", "summary.json"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    # one evaluation per eval_every_steps, the last at the final step
+    assert [p.step for p in result.points] == [3, 6]
+    curve = [json.loads(x) for x in (out / "parzen_curve.jsonl").read_text().splitlines()]
+    assert [c["step"] for c in curve] == [3, 6] and all(c["n_samples"] == 50 for c in curve)
+    # training time excludes the evaluations; wall time includes them and grows
+    for c in curve:
+        assert 0 <= c["train_seconds"] <= c["wall_seconds"] and c["cpu_seconds"] > 0
+    assert curve[1]["wall_seconds"] - curve[1]["eval_seconds"] >= curve[0]["wall_seconds"] - 1e-6
+    # the same numbers went to the run's metrics.jsonl (registry) and into the summary
+    rows = [json.loads(x) for x in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["ll_mean"] for r in rows] == [c["ll_mean"] for c in curve]
+    assert result.summary["final"]["ll_mean"] == curve[-1]["ll_mean"]
+    assert result.summary["stopped_by_budget"] is False and result.summary["steps"] == 6
+    md = (out / "results.md").read_text()
+    for text in ("225 ± 2", "214 ± 1.1", "138 ± 2", "held-out real data", "Theis", "figure2.png",
+                 "parzen_curve.png", f"{curve[-1]['ll_mean']:.1f}", "σ"):
+        assert text in md, text
+    assert "<table>" in (out / "results.html").read_text()
+    env = json.loads((out / "environment.json").read_text())
+    assert env["seed"] == 0 and env["threads"] >= 1 and env["torch"] == torch.__version__
+    assert {"git_commit", "device", "wall_seconds", "train_seconds", "load_average_start"} <= set(env)
+    assert len(lines) >= 2
+
+
+def test_budget_stops_cleanly_with_a_final_evaluation(mnist_dir, tmp_path):
+    # A budget far below one snapshot interval: the first snapshot already predicts passing it.
+    result = reproduce("mnist", out=tmp_path / "out", budget_minutes=1e-6, data_dir=str(mnist_dir),
+                       eval_every_steps=2, n_samples=30, overrides={**TINY, "steps": 100},
+                       progress=False, log=lambda line: None)
+    assert result.summary["stopped_by_budget"] is True
+    assert [p.step for p in result.points] == [2] and result.summary["steps"] == 2
+    assert (result.run_dir / "checkpoints" / "step-000002.safetensors").is_file()
+    assert (result.out / "figure2.png").is_file()
+
+
+def _fake_trainer(step, elapsed, snapshot_every=10, steps=1000):
+    return SimpleNamespace(state=SimpleNamespace(step=step, elapsed=elapsed,
+                                                 stream=SimpleNamespace(epoch=step // 100)),
+                           config=SimpleNamespace(snapshot_every=snapshot_every, steps=steps))
+
+
+def test_parzen_curve_budget_rule_and_clocks():
+    calls = []
+
+    def fake_eval(trainer):
+        calls.append(trainer.state.step)
+        return {"ll_mean": float(trainer.state.step), "ll_se": 1.0, "sigma": 0.2, "n_samples": 5}
+
+    curve = ParzenCurve(eval_every_steps=20, budget_seconds=35.0, evaluate_fn=fake_eval)
+    curve(_fake_trainer(10, 10.0))   # not an evaluation step; next snapshot at ~20 s < 35 s
+    assert calls == []
+    curve(_fake_trainer(20, 20.0))   # evaluation step; next snapshot at ~30 s
+    assert calls == [20]
+    spent = curve.eval_total
+    with pytest.raises(BudgetReached):  # next snapshot at ~40 s > 35 s: evaluate now and stop
+        curve(_fake_trainer(30, 30.0 + spent))
+    assert calls == [20, 30] and curve.stopped_by_budget
+    # training time excludes the time already spent evaluating
+    assert curve.points[1].train_seconds == pytest.approx(30.0, abs=1e-3)
+    # no budget: never stops; the run's final step is always evaluated
+    free = ParzenCurve(eval_every_steps=20, evaluate_fn=fake_eval)
+    free(_fake_trainer(10, 1.0, steps=15))
+    free(_fake_trainer(15, 2.0, steps=15))
+    assert calls[-1] == 15 and not free.stopped_by_budget
+
+
+def test_summarise_reports_first_passing_times():
+    pts = [CurvePoint(s, s // 500, s / 10, s / 10 + 1, 1.0, s / 20, ll, 2.0, 0.17, 10000)
+           for s, ll in [(1000, 150.0), (2000, 205.0), (3000, 199.0), (4000, 226.0)]]
+    s = summarise(pts)
+    assert s["passed"]["200"]["step"] == 2000 and s["passed"]["225"]["step"] == 4000
+    assert s["passed"]["225"]["train_minutes"] == pytest.approx(400 / 60, abs=0.01)
+    assert s["passed"]["225"]["cpu_minutes"] == pytest.approx(200 / 60, abs=0.01)
+    assert s["best"]["ll_mean"] == 226.0 and s["final"]["step"] == 4000
+    assert summarise(pts[:1])["passed"]["200"] is None
+
+
+def test_cli_reproduce_mnist(mnist_dir, tmp_path, capsys):
+    # the real paper-mnist networks, stopped by the budget at the first snapshot
+    code, out, err = run_cli(capsys, "reproduce", "mnist", "--data-dir", mnist_dir, "--out",
+                             tmp_path / "res", "--budget-minutes", "0.000001",
+                             "--eval-every-steps", "2", "--quiet", "--threads", "1")
+    assert code == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["final"]["step"] == 2 and summary["paper"] == {"ll_mean": 225.0, "ll_se": 2.0}
+    assert summary["final"]["n_samples"] == 10_000  # the paper's protocol
+    assert (tmp_path / "res" / "results.md").is_file()
+    config = json.loads(next((tmp_path / "res" / "runs").glob("*/config.json")).read_text())
+    assert config["preset"] == "paper-mnist" and config["schedule"] == "simultaneous"
+
+
+def test_cli_reproduce_usage_errors(mnist_dir, tmp_path, capsys):
+    one_line_error(*run_cli(capsys, "reproduce", "cifar10"))
+    one_line_error(*run_cli(capsys, "reproduce", "mnist", "--budget-minutes", "0"))
+    one_line_error(*run_cli(capsys, "reproduce", "mnist", "--eval-every-steps", "0"))
+    line = one_line_error(*run_cli(capsys, "reproduce", "mnist", "--preset", "digits", "--data-dir",
+                                   mnist_dir, "--out", tmp_path / "x"))
+    assert "MNIST preset" in line
+    line = one_line_error(*run_cli(capsys, "reproduce", "mnist", "--preset", "paper-mnst"))
+    assert "did you mean 'paper-mnist'" in line
+
+
+def test_cpu_budget_clock_ignores_wall_time():
+    def fake_eval(trainer):
+        return {"ll_mean": 1.0, "ll_se": 1.0, "sigma": 0.2, "n_samples": 5}
+
+    # hours of wall time but (almost) no CPU time: the CPU clock does not stop the run
+    curve = ParzenCurve(eval_every_steps=10, budget_seconds=60.0, budget_clock="cpu",
+                        evaluate_fn=fake_eval)
+    curve.start()
+    curve(_fake_trainer(10, 7200.0))
+    curve(_fake_trainer(20, 14400.0))
+    assert not curve.stopped_by_budget and len(curve.points) == 2
+    assert 0 <= curve.points[1].cpu_seconds < 60 and curve.points[1].train_seconds == 14400.0
+    with pytest.raises(GankitError, match="wall or cpu"):
+        ParzenCurve(eval_every_steps=10, budget_clock="gpu")
