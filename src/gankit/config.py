@@ -23,6 +23,7 @@ SCHEDULES = ("alternating", "simultaneous")
 OPTIMIZERS = ("adam", "sgd")
 Z_DISTS = ("uniform", "normal")
 DEVICES = ("cpu", "cuda", "auto")
+G_ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh")
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:
@@ -46,6 +47,8 @@ class Config:
     z_dim: int = _f(100, "dimension of the noise z")
     z_dist: str = _f("uniform", "noise prior p_z: uniform (U(-sqrt3, sqrt3), unit variance) or normal")
     g_hidden: tuple = _f((512, 512), "generator hidden widths (ReLU), comma-separated")
+    g_activation: str = _f("relu", "G's hidden activation: relu (paper), leaky_relu, elu or tanh")
+    g_batchnorm: bool = _f(False, "BatchNorm in G's hidden layers after the first (PyTorch-GAN's MLP)")
     d_hidden: tuple = _f((240, 240), "discriminator hidden widths, comma-separated")
     d_maxout_pieces: int = _f(5, "maxout pieces per discriminator unit (paper: 5); 0 = LeakyReLU(0.2)")
     d_dropout_input: float = _f(0.2, "dropout probability on D's input (paper: 0.2, i.e. keep 0.8)")
@@ -111,6 +114,7 @@ class Config:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("z_dist", self.z_dist, Z_DISTS)
         _choice("device", self.device, DEVICES)
+        _choice("g_activation", self.g_activation, G_ACTIVATIONS)
         for name in ("z_dim", "k", "batch", "steps", "log_every", "snapshot_every",
                      "keep_checkpoints", "grid_size"):
             if getattr(self, name) < 1:

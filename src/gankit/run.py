@@ -107,7 +107,8 @@ class Run:
 def generator_from_checkpoint(tensors: dict, meta: dict) -> tuple[Config, Generator]:
     config = config_from_dict(meta["config"])
     G = Generator(config.z_dim, tuple(config.g_hidden), tuple(meta["sample_shape"]),
-                  sigmoid_output=meta["unit_range"])
+                  sigmoid_output=meta["unit_range"], activation=config.g_activation,
+                  batchnorm=config.g_batchnorm)
     load_module("G", G, tensors)
     return config, G
 

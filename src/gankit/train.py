@@ -212,11 +212,29 @@ class Trainer:
             plot_curves(self.stats_path, self.run_dir / "curves.png", self.config.g_loss)
 
     # --- the loop ------------------------------------------------------------------------------
+    def iterate(self) -> dict[str, torch.Tensor]:
+        """One training iteration (Algorithm 1) at this step's scheduled lr and momentum."""
+        cfg, st = self.config, self.state
+        st.schedule_values = apply_schedules(cfg, st.opt_G, st.opt_D, st.step, st.stream.epoch)
+        stats = training_iteration(st.G, st.D, st.opt_G, st.opt_D, st.stream.next,
+                                   lambda: st.next_noise(cfg.batch, cfg), self.g_loss, cfg.k,
+                                   cfg.schedule)
+        st.step += 1
+        return stats
+
+    def gradient_stats(self) -> dict[str, float]:
+        """Norms of the last updates' gradients, and of D's input gradient on real data (cheap:
+        only at log steps; the global RNG is forked so logging never changes the run)."""
+        st = self.state
+        out = {"Grad/D": _grad_norm(st.D), "Grad/G": _grad_norm(st.G)}
+        with torch.random.fork_rng(devices=[]):
+            x = self.dataset.train[:self.config.batch].clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad(st.D(x).sum(), x)
+        out["Grad/D_input_real"] = grad.flatten(1).norm(dim=1).mean().item()
+        return out
+
     def run(self) -> Run:
         cfg, st = self.config, self.state
-        m = cfg.batch
-        next_real = st.stream.next
-        next_noise = lambda: st.next_noise(m, cfg)  # noqa: E731
         if st.step == 0:
             save_samples(self.dataset.train[:cfg.grid_size], self.run_dir / "samples" / "reals.png",
                          title="training data")
@@ -230,10 +248,7 @@ class Trainer:
         checkpoint = None
         with _StopFlag() as stop, open(self.stats_path, "a", encoding="utf-8") as log:
             while st.step < cfg.steps:
-                st.schedule_values = apply_schedules(cfg, st.opt_G, st.opt_D, st.step, st.stream.epoch)
-                stats = training_iteration(st.G, st.D, st.opt_G, st.opt_D, next_real, next_noise,
-                                           self.g_loss, cfg.k, cfg.schedule)
-                st.step += 1
+                stats = self.iterate()
                 for key, v in stats.items():
                     sums[key] = sums[key] + v if key in sums else v.clone()
                 n_summed += 1
@@ -268,6 +283,7 @@ class Trainer:
         row: dict[str, float] = {"step": st.step, "epoch": st.stream.epoch,
                                  "time": round(st.elapsed, 3)}
         row.update({k: (v / n).item() for k, v in sums.items()})  # means over the interval
+        row.update(self.gradient_stats())
         row.update(st.schedule_values)
         return row
 
@@ -287,6 +303,11 @@ class Trainer:
         kept = f"the last good checkpoint is {ckpts[-1]}" if ckpts else "no checkpoint was written yet"
         return (f"training diverged: {bad} became NaN/Inf by step {self.state.step}; {kept}; "
                 f"try lower learning rates (--lr-d/--lr-g) or the non-saturating loss")
+
+
+def _grad_norm(net: torch.nn.Module) -> float:
+    grads = [p.grad.double().pow(2).sum() for p in net.parameters() if p.grad is not None]
+    return math.sqrt(sum(g.item() for g in grads)) if grads else 0.0
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
