@@ -19,7 +19,7 @@ from .errors import GankitError
 
 #: Modules of gankit.commands that add a verb: each defines ``register(subparsers)``, which adds a
 #: parser and sets ``handler`` (a function args -> exit status) with ``set_defaults``.
-COMMANDS: list[str] = ["eval", "figures", "reproduce"]
+COMMANDS: list[str] = ["eval", "figures", "reproduce", "diagnose", "export"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -113,6 +113,8 @@ def _train(args: argparse.Namespace) -> int:
             print(config.to_json())
             return 0
         run = train(config, progress=not args.quiet)
+    if not getattr(run, "is_main", True):  # other ranks of a torchrun job print nothing
+        return 130 if run.interrupted else 0
     print(f"trained {run.step} generator steps; samples in {run.path / 'samples'}, "
           f"curves in {run.path / 'curves.png'}")
     if run.interrupted:

@@ -109,6 +109,10 @@ def set_output_bias_from_data(G: Generator, data: torch.Tensor) -> None:
 
 def build_networks(config, dataset) -> tuple[Generator, Discriminator]:
     """G and D for a config and a dataset, initialised as the config says."""
+    if getattr(config, "arch", "mlp") == "conv":  # DCGAN-style nets for images (nets_conv.py)
+        from .nets_conv import build_conv_networks
+
+        return build_conv_networks(config, dataset)
     G = Generator(config.z_dim, tuple(config.g_hidden), dataset.sample_shape,
                   sigmoid_output=dataset.unit_range, activation=config.g_activation,
                   batchnorm=config.g_batchnorm)

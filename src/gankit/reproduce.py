@@ -116,8 +116,9 @@ class ParzenCurve:
         last_step, last_clock = self._last
         interval = clock - last_clock  # training time of the snapshot interval just ended
         self._last = (st.step, clock)
-        # The loop's own last snapshot (steps reached or Ctrl-C) is always evaluated.
-        final = st.step >= trainer.config.steps
+        # The loop's own last snapshot is always evaluated: all steps done, or Ctrl-C (the only
+        # snapshot off the snapshot_every grid).
+        final = st.step >= trainer.config.steps or st.step % trainer.config.snapshot_every != 0
         over = (self.budget_seconds is not None and st.step > last_step
                 and clock + interval * trainer.config.snapshot_every / (st.step - last_step)
                 > self.budget_seconds)
@@ -184,7 +185,7 @@ def reproduce(dataset: str = "mnist", *, out: str | Path | None = None,
     from .figures.paper_figures import figure2, figure3
     from .metrics.parzen import real_data_reference
     from .run import create_run_dir, load_run
-    from .train import choose_threads, train
+    from .train import train
 
     if dataset != "mnist":
         raise GankitError(f"gankit reproduce knows the paper's MNIST experiment only (got "
@@ -241,6 +242,7 @@ def reproduce(dataset: str = "mnist", *, out: str | Path | None = None,
     summary = summarise(curve.points)
     summary.update(
         preset=preset, run_dir=str(run.path), steps=run.step, stopped_by_budget=curve.stopped_by_budget,
+        interrupted=bool(getattr(run, "interrupted", False)),
         budget_minutes=budget_minutes, budget_clock=budget_clock, eval_every_steps=eval_every_steps,
         eval_seconds_total=round(curve.eval_total, 1), wall_seconds_total=round(wall_total, 1),
         reference={"ll_mean": ref.ll_mean, "ll_se": ref.ll_se, "sigma": ref.sigma,
@@ -371,7 +373,7 @@ def results_markdown(summary: Mapping[str, Any], points: list[CurvePoint], confi
     lines += [
         "",
         f"Run: {summary['steps']} generator steps, "
-        f"{'stopped at the budget of ' + format(summary['budget_minutes'], 'g') + ' training minutes (' + summary['budget_clock'] + ' clock)' if summary['stopped_by_budget'] else 'ran to its configured steps'}; "
+        f"{_how_it_ended(summary)}; "
         f"schedule `{summary['schedule']}`, optimizer `{summary['optimizer']}`, batch {summary['batch']}; "
         f"{env['threads']} torch thread(s) on {env['cpu_count']} CPU(s) ({env['processor']}), "
         f"load average {env['load_average_start'][0]} at the start and {env['load_average_end'][0]} "
@@ -416,6 +418,13 @@ def results_markdown(summary: Mapping[str, Any], points: list[CurvePoint], confi
         "",
     ]
     return "\n".join(lines)
+
+
+def _how_it_ended(summary: Mapping[str, Any]) -> str:
+    if summary["stopped_by_budget"]:
+        return (f"stopped at the budget of {summary['budget_minutes']:g} training minutes "
+                f"({summary['budget_clock']} clock)")
+    return "stopped by Ctrl-C" if summary.get("interrupted") else "ran to its configured steps"
 
 
 def markdown_table_html(md: str, title: str) -> str:

@@ -59,6 +59,7 @@ class Run:
                  checkpoint: Path | None = None, interrupted: bool = False):
         self.path, self.config, self.G, self.step = Path(path), config, G, step
         self.checkpoint, self.interrupted = checkpoint, interrupted
+        self.is_main = True  # False on ranks > 0 of a distributed run (they write nothing)
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, step={self.step}, preset={self.config.preset!r})"
@@ -106,9 +107,14 @@ class Run:
 
 def generator_from_checkpoint(tensors: dict, meta: dict) -> tuple[Config, Generator]:
     config = config_from_dict(meta["config"])
-    G = Generator(config.z_dim, tuple(config.g_hidden), tuple(meta["sample_shape"]),
-                  sigmoid_output=meta["unit_range"], activation=config.g_activation,
-                  batchnorm=config.g_batchnorm)
+    if config.arch == "conv":
+        from .nets_conv import ConvGenerator
+
+        G = ConvGenerator(config.z_dim, tuple(meta["sample_shape"]), config.conv_width)
+    else:
+        G = Generator(config.z_dim, tuple(config.g_hidden), tuple(meta["sample_shape"]),
+                      sigmoid_output=meta["unit_range"], activation=config.g_activation,
+                      batchnorm=config.g_batchnorm)
     load_module("G", G, tensors)
     return config, G
 
@@ -151,7 +157,12 @@ def run_dir_of(checkpoint: Path) -> Path:
 
 
 def load_run(path: str | Path) -> Run:
-    """Open a run folder (its newest readable checkpoint) or one checkpoint file."""
+    """Open a run folder (its newest readable checkpoint), one checkpoint file, or a generator
+    exported by ``gankit export --format torchscript`` (only files carrying its marker)."""
+    from .export import is_exported_generator, load_exported
+
+    if is_exported_generator(path):
+        return load_exported(path)
     ckpt, tensors, meta = newest_good_checkpoint(path)
     config, G = generator_from_checkpoint(tensors, meta)
     return Run(run_dir_of(ckpt), config, G, int(meta["step"]), checkpoint=ckpt)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -28,6 +29,8 @@ from .checkpoint import (flatten_optimizer, load_module, module_tensors, prune_c
                          save_checkpoint, unflatten_optimizer)
 from .config import Config, coerce, config_from_dict, resolve_config
 from .data import Dataset, MinibatchStream, load_dataset
+from .distributed import (DistInfo, any_rank, broadcast_path, gather_rng_states, mean_across_ranks,
+                          resolve_device, setup, teardown)
 from .errors import CheckpointError, ConfigError, GankitError
 from .figures import plot_curves, save_samples
 from .losses import G_LOSSES
@@ -56,33 +59,49 @@ class TrainingState:
     step: int = 0
     elapsed: float = 0.0
     schedule_values: dict[str, float] = field(default_factory=dict)
+    dist: DistInfo = field(default_factory=DistInfo)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def next_noise(self, m: int, config: Config) -> torch.Tensor:
-        return sample_noise(m, config.z_dim, config.z_dist, self.noise_gen)
+        """m noise vectors (the global batch; a distributed rank keeps its own slice)."""
+        z = sample_noise(m, config.z_dim, config.z_dist, self.noise_gen)
+        if self.dist.active:
+            local = m // self.dist.world_size
+            z = z[self.dist.rank * local:(self.dist.rank + 1) * local]
+        return z.to(self.device, non_blocking=True)
+
+    def next_real(self) -> torch.Tensor:
+        return self.stream.next().to(self.device, non_blocking=True)
 
 
-def choose_threads(config: Config) -> int:
+def choose_threads(config: Config, world_size: int = 1) -> int:
     """CPU threads: the config's, else 1 for small nets (where threading costs more than it
-    saves, and a busy neighbour process slows every thread) and up to 2 for large ones."""
+    saves, and a busy neighbour process slows every thread) and up to 2 for large ones; the cores
+    are shared among the ranks of a distributed run."""
     if config.threads:
         return config.threads
     width = max(max(config.g_hidden), max(config.d_hidden) * max(config.d_maxout_pieces, 1))
-    return 1 if width * config.batch < 200_000 else min(2, os.cpu_count() or 1)
+    cores = max(1, (os.cpu_count() or 1) // world_size)
+    return 1 if width * config.batch < 200_000 else min(2, cores)
 
 
-def build_state(config: Config, dataset: Dataset) -> TrainingState:
+def build_state(config: Config, dataset: Dataset, info: DistInfo = DistInfo(),
+                device: torch.device = torch.device("cpu")) -> TrainingState:
     """Fresh networks, optimisers and random streams, all derived from ``config.seed``."""
     torch.manual_seed(config.seed)  # initialisation and dropout masks
     random.seed(config.seed)  # unused by gankit itself; seeded so that user callbacks repeat too
     np.random.seed(config.seed % 2**32)
     G, D = build_networks(config, dataset)
+    G, D = G.to(device), D.to(device)
+    if info.active:  # the same initial weights everywhere, then per-rank dropout masks
+        torch.manual_seed(config.seed + 1_000_003 * (info.rank + 1))
     opt_G, opt_D = build_optimizers(config, G, D)
     data_gen = torch.Generator().manual_seed(config.seed + 1)
     noise_gen = torch.Generator().manual_seed(config.seed + 2)
     fixed_z = sample_noise(config.grid_size, config.z_dim, config.z_dist,
                            torch.Generator().manual_seed(config.seed + 3))
-    stream = MinibatchStream(dataset.train, config.batch, data_gen)
-    return TrainingState(G, D, opt_G, opt_D, stream, noise_gen, fixed_z)
+    stream = MinibatchStream(dataset.train, config.batch, data_gen, info.rank, info.world_size)
+    return TrainingState(G, D, opt_G, opt_D, stream, noise_gen, fixed_z, dist=info, device=device)
 
 
 def state_to_checkpoint(state: TrainingState, config: Config, dataset: Dataset
@@ -99,6 +118,9 @@ def state_to_checkpoint(state: TrainingState, config: Config, dataset: Dataset
     for name, value in state.stream.state_dict().items():
         tensors[f"data.{name}"] = value
     tensors["rng.torch"] = torch.get_rng_state()
+    if state.dist.active:  # each rank's dropout stream, so that a distributed resume is exact too
+        for rank, rng in enumerate(gather_rng_states(state.dist)):
+            tensors[f"rng.torch.rank{rank}"] = rng
     tensors["rng.noise"] = state.noise_gen.get_state()
     tensors["rng.data"] = state.stream.generator.get_state()
     # gankit draws nothing from Python's or NumPy's generators, but user code (callbacks) may.
@@ -126,7 +148,7 @@ def restore_state(state: TrainingState, tensors: dict[str, torch.Tensor], meta: 
     unflatten_optimizer("opt_D", state.opt_D, tensors, meta["opt_D"])
     state.stream.load_state_dict({"order": tensors["data.order"],
                                   "counters": tensors["data.counters"]})
-    torch.set_rng_state(tensors["rng.torch"])
+    torch.set_rng_state(tensors.get(f"rng.torch.rank{state.dist.rank}", tensors["rng.torch"]))
     state.noise_gen.set_state(tensors["rng.noise"])
     state.stream.generator.set_state(tensors["rng.data"])
     if "rng_python" in meta:
@@ -172,20 +194,34 @@ class Trainer:
     """Runs Algorithm 1 for ``config.steps`` generator steps, writing the run folder."""
 
     def __init__(self, config: Config, dataset: Dataset, run_dir: Path, progress: bool = True,
-                 callbacks: Sequence[Callable[["Trainer"], None]] = ()):
-        self.config, self.dataset, self.run_dir, self.progress = config, dataset, run_dir, progress
-        self.callbacks = list(callbacks)  # called after every snapshot with the trainer
-        self.state = build_state(config, dataset)
+                 callbacks: Sequence[Callable[["Trainer"], None]] = (),
+                 dist_info: DistInfo = DistInfo(), device: torch.device = torch.device("cpu")):
+        self.config, self.dataset, self.run_dir = config, dataset, run_dir
+        self.dist = dist_info
+        self.writes = dist_info.is_main  # only rank 0 writes the run folder
+        self.progress = progress and self.writes
+        self.callbacks = list(callbacks) if self.writes else []  # called after every snapshot
+        self.state = build_state(config, dataset, dist_info, device)
+        self.G_train = self.D_train = None
+        if dist_info.active:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [device.index] if device.type == "cuda" else None
+            self.G_train = DDP(self.state.G, device_ids=ids)
+            self.D_train = DDP(self.state.D, device_ids=ids)
         self.g_loss = G_LOSSES[config.g_loss]
-        (run_dir / "checkpoints").mkdir(exist_ok=True)
-        for stale in (run_dir / "checkpoints").glob(".*.tmp-*"):  # left by a killed write
-            stale.unlink(missing_ok=True)
-        (run_dir / "samples").mkdir(exist_ok=True)
         self.stats_path = run_dir / "stats.jsonl"
+        if self.writes:
+            (run_dir / "checkpoints").mkdir(exist_ok=True)
+            for stale in (run_dir / "checkpoints").glob(".*.tmp-*"):  # left by a killed write
+                stale.unlink(missing_ok=True)
+            (run_dir / "samples").mkdir(exist_ok=True)
 
     # --- outputs -------------------------------------------------------------------------------
-    def save_checkpoint(self) -> Path:
-        tensors, meta = state_to_checkpoint(self.state, self.config, self.dataset)
+    def save_checkpoint(self) -> Path | None:
+        tensors, meta = state_to_checkpoint(self.state, self.config, self.dataset)  # collective
+        if not self.writes:
+            return None
         path = self.run_dir / "checkpoints" / f"step-{self.state.step:06d}.safetensors"
         try:
             save_checkpoint(path, tensors, meta)
@@ -197,10 +233,12 @@ class Trainer:
 
     @torch.no_grad()
     def save_grid(self) -> None:
+        if not self.writes:
+            return
         G = self.state.G
         G.eval()
         try:
-            x = G(self.state.fixed_z)
+            x = G(self.state.fixed_z.to(self.state.device)).cpu()
         finally:
             G.train()
         real = self.dataset.train if not self.dataset.is_image else None
@@ -208,7 +246,7 @@ class Trainer:
                      title=f"step {self.state.step}")
 
     def save_curves(self) -> None:
-        if self.stats_path.is_file() and self.stats_path.stat().st_size:
+        if self.writes and self.stats_path.is_file() and self.stats_path.stat().st_size:
             plot_curves(self.stats_path, self.run_dir / "curves.png", self.config.g_loss)
 
     # --- the loop ------------------------------------------------------------------------------
@@ -216,9 +254,9 @@ class Trainer:
         """One training iteration (Algorithm 1) at this step's scheduled lr and momentum."""
         cfg, st = self.config, self.state
         st.schedule_values = apply_schedules(cfg, st.opt_G, st.opt_D, st.step, st.stream.epoch)
-        stats = training_iteration(st.G, st.D, st.opt_G, st.opt_D, st.stream.next,
+        stats = training_iteration(st.G, st.D, st.opt_G, st.opt_D, st.next_real,
                                    lambda: st.next_noise(cfg.batch, cfg), self.g_loss, cfg.k,
-                                   cfg.schedule)
+                                   cfg.schedule, self.G_train, self.D_train)
         st.step += 1
         return stats
 
@@ -228,7 +266,7 @@ class Trainer:
         st = self.state
         out = {"Grad/D": _grad_norm(st.D), "Grad/G": _grad_norm(st.G)}
         with torch.random.fork_rng(devices=[]):
-            x = self.dataset.train[:self.config.batch].clone().requires_grad_(True)
+            x = self.dataset.train[:self.config.batch].to(st.device).requires_grad_(True)
             (grad,) = torch.autograd.grad(st.D(x).sum(), x)
         out["Grad/D_input_real"] = grad.flatten(1).norm(dim=1).mean().item()
         return out
@@ -236,8 +274,9 @@ class Trainer:
     def run(self) -> Run:
         cfg, st = self.config, self.state
         if st.step == 0:
-            save_samples(self.dataset.train[:cfg.grid_size], self.run_dir / "samples" / "reals.png",
-                         title="training data")
+            if self.writes:
+                save_samples(self.dataset.train[:cfg.grid_size],
+                             self.run_dir / "samples" / "reals.png", title="training data")
             self.save_grid()
             self.save_checkpoint()  # step 0: a good state to return to even if step 1 diverges
         sums: dict[str, torch.Tensor] = {}
@@ -246,42 +285,52 @@ class Trainer:
         t_start = time.perf_counter() - st.elapsed
         interrupted = False
         checkpoint = None
-        with _StopFlag() as stop, open(self.stats_path, "a", encoding="utf-8") as log:
+        log_file = (open(self.stats_path, "a", encoding="utf-8") if self.writes
+                    else contextlib.nullcontext())
+        with _StopFlag() as stop, log_file as log:
             while st.step < cfg.steps:
                 stats = self.iterate()
                 for key, v in stats.items():
                     sums[key] = sums[key] + v if key in sums else v.clone()
                 n_summed += 1
                 bar.update(1)
-                last = st.step == cfg.steps or stop.requested
-                if st.step % cfg.log_every == 0 or last:
+                log_now = st.step % cfg.log_every == 0 or st.step == cfg.steps
+                # Ranks agree on stopping only at log steps, so no rank leaves a collective early.
+                stop_now = (any_rank(stop.requested, self.dist, st.device) if log_now
+                            else False) if self.dist.active else stop.requested
+                last = st.step == cfg.steps or stop_now
+                if log_now or last:
                     st.elapsed = time.perf_counter() - t_start
-                    row = self._log_row(sums, n_summed)
-                    log.write(json.dumps(row) + "\n")
-                    log.flush()
+                    row = self._log_row(sums, n_summed)  # collective: means over the ranks
+                    if log is not None:
+                        log.write(json.dumps(row) + "\n")
+                        log.flush()
                     sums, n_summed = {}, 0
                     bar.set_postfix_str(_postfix(row), refresh=False)
                     self._check_finite(row, bar)
                 if st.step % cfg.snapshot_every == 0 or last:
                     st.elapsed = time.perf_counter() - t_start
-                    self._check_finite({k: v.sum().item() for k, v in sums.items()}, bar)
+                    self._check_finite({}, bar)  # weights: identical on every rank
                     self.save_grid()
                     checkpoint = self.save_checkpoint()
                     self.save_curves()
                     for callback in self.callbacks:  # e.g. periodic metrics (gankit reproduce)
                         callback(self)
-                if stop.requested:
+                if stop_now:
                     interrupted = True
                     break
         bar.close()
-        if checkpoint is None:  # e.g. resumed at the final step
+        if st.step % cfg.snapshot_every != 0 and checkpoint is None:  # e.g. resumed at the end
             checkpoint = self.save_checkpoint()
-        return Run(self.run_dir, cfg, st.G, st.step, checkpoint=checkpoint, interrupted=interrupted)
+        run = Run(self.run_dir, cfg, st.G, st.step, checkpoint=checkpoint, interrupted=interrupted)
+        run.is_main = self.writes
+        return run
 
     def _log_row(self, sums: dict[str, torch.Tensor], n: int) -> dict[str, float]:
         st = self.state
         row: dict[str, float] = {"step": st.step, "epoch": st.stream.epoch,
                                  "time": round(st.elapsed, 3)}
+        sums = mean_across_ranks(sums, self.dist)
         row.update({k: (v / n).item() for k, v in sums.items()})  # means over the interval
         row.update(self.gradient_stats())
         row.update(st.schedule_values)
@@ -342,16 +391,44 @@ def train(config: Config | None = None, *, progress: bool = True, resume: str | 
     elif overrides:
         config = resolve_config(**{**config.to_dict(), **overrides})
     config.validate()
-    torch.set_num_threads(choose_threads(config))
-    dataset = _load_data(config)
-    run_dir = create_run_dir(config.runs_dir, config.run_tag)
-    _write_text(run_dir / "config.json", config.to_json() + "\n")
-    _write_text(run_dir / "environment.json", json.dumps(_environment(), indent=2) + "\n")
-    return Trainer(config, dataset, run_dir, progress, callbacks).run()
+    with _session(config) as (info, device):
+        dataset = _load_data(config)
+        path, error = None, None
+        if info.is_main:  # only rank 0 creates and writes the run folder
+            try:
+                run_dir = create_run_dir(config.runs_dir, config.run_tag)
+                _write_text(run_dir / "config.json", config.to_json() + "\n")
+                _write_text(run_dir / "environment.json",
+                            json.dumps(_environment(info, device), indent=2) + "\n")
+                path = str(run_dir)
+            except GankitError as e:
+                error = e
+        path = broadcast_path(path, info)
+        if error is not None:
+            raise error
+        if not path:
+            raise GankitError("rank 0 could not create the run folder; see its error message")
+        return Trainer(config, dataset, Path(path), progress, callbacks, info, device).run()
+
+
+@contextlib.contextmanager
+def _session(config: Config):
+    """Join a torchrun job if there is one; pick threads and the device; leave the job at the end."""
+    info = setup(config.device if config.device != "auto" else
+                 ("cuda" if torch.cuda.is_available() else "cpu"), config.dist_timeout)
+    try:
+        if info.active and config.batch % info.world_size:
+            raise ConfigError(f"--batch {config.batch} (the global minibatch m) must be divisible "
+                              f"by the {info.world_size} ranks")
+        torch.set_num_threads(choose_threads(config, info.world_size))
+        yield info, resolve_device(config.device, info)
+    finally:
+        teardown(info)
 
 
 #: What may change when a run is resumed: how long it runs and its bookkeeping, never the maths.
-RESUME_CHANGEABLE = ("steps", "log_every", "snapshot_every", "keep_checkpoints", "data_dir", "threads")
+RESUME_CHANGEABLE = ("steps", "log_every", "snapshot_every", "keep_checkpoints", "data_dir", "threads",
+                     "device", "dist_timeout")
 
 
 def _resume(path: Path, progress: bool, overrides: dict[str, Any],
@@ -370,22 +447,24 @@ def _resume(path: Path, progress: bool, overrides: dict[str, Any],
     if config.steps < step:
         raise ConfigError(f"the checkpoint is at step {step}, beyond --steps {config.steps}; pass "
                           f"a larger --steps to continue the run")
-    torch.set_num_threads(choose_threads(config))
-    dataset = _load_data(config)
-    if list(dataset.sample_shape) != list(meta["sample_shape"]):
-        raise CheckpointError(f"the data in {config.data_dir or config.dataset} have shape "
-                              f"{dataset.sample_shape}, the checkpoint {tuple(meta['sample_shape'])}")
-    trainer = Trainer(config, dataset, run_dir, progress, callbacks)
-    restore_state(trainer.state, tensors, meta)
-    _truncate_stats(trainer.stats_path, step)  # lines logged after the checkpoint are redone
-    _write_text(run_dir / "config.json", config.to_json() + "\n")
-    print(f"gankit: resuming {run_dir} from {ckpt.name} (step {step} of {config.steps})",
-          file=sys.stderr)
-    return trainer.run()
+    with _session(config) as (info, device):
+        dataset = _load_data(config)
+        if list(dataset.sample_shape) != list(meta["sample_shape"]):
+            raise CheckpointError(f"the data in {config.data_dir or config.dataset} have shape "
+                                  f"{dataset.sample_shape}, the checkpoint "
+                                  f"{tuple(meta['sample_shape'])}")
+        trainer = Trainer(config, dataset, run_dir, progress, callbacks, info, device)
+        restore_state(trainer.state, tensors, meta)
+        if info.is_main:
+            _truncate_stats(trainer.stats_path, step)  # lines logged after the checkpoint: redone
+            _write_text(run_dir / "config.json", config.to_json() + "\n")
+            print(f"gankit: resuming {run_dir} from {ckpt.name} (step {step} of {config.steps})",
+                  file=sys.stderr)
+        return trainer.run()
 
 
 def _load_data(config: Config) -> Dataset:
-    dataset = load_dataset(config.dataset, config.data_dir)
+    dataset = load_dataset(config.dataset, config.data_dir, config)
     if config.batch > len(dataset.train):
         raise ConfigError(f"batch {config.batch} is larger than the {config.dataset} training set "
                           f"({len(dataset.train)} examples); pass a smaller --batch")
@@ -414,7 +493,9 @@ def _write_text(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _environment() -> dict[str, Any]:
+def _environment(info: DistInfo, device: torch.device) -> dict[str, Any]:
     return {"gankit": __version__, "torch": torch.__version__, "python": platform.python_version(),
             "platform": platform.platform(), "threads": torch.get_num_threads(),
+            "device": str(device), "world_size": info.world_size,
+            "cuda": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

@@ -107,6 +107,9 @@ def test_parzen_curve_budget_rule_and_clocks():
     free(_fake_trainer(10, 1.0, steps=15))
     free(_fake_trainer(15, 2.0, steps=15))
     assert calls[-1] == 15 and not free.stopped_by_budget
+    # Ctrl-C: a snapshot off the snapshot_every grid is the run's last, so it is evaluated too
+    free(_fake_trainer(23, 3.0))
+    assert calls[-1] == 23 and not free.stopped_by_budget
 
 
 def test_summarise_reports_first_passing_times():

@@ -6,6 +6,7 @@ from typing import Callable
 
 from .base import Dataset, MinibatchStream
 from .digits import load_digits
+from .folder import load_folder
 from .mnist import load_mnist
 from .toy import load_gauss1d, load_grid25, load_ring8
 
@@ -16,16 +17,27 @@ DATASETS: dict[str, Callable[[str | None], Dataset]] = {
     "gauss1d": load_gauss1d,
     "ring8": load_ring8,
     "grid25": load_grid25,
+    "folder": load_folder,
+}
+
+#: name -> the config fields its loader also takes, as keyword arguments (loader(data_dir, **opts))
+DATASET_OPTIONS: dict[str, tuple[str, ...]] = {
+    "folder": ("image_size", "image_channels"),
 }
 
 
-def load_dataset(name: str, data_dir: str | None = None) -> Dataset:
-    """Load a registered dataset by name (raises a GankitError for bad names or files)."""
+def load_dataset(name: str, data_dir: str | None = None, config=None) -> Dataset:
+    """Load a registered dataset by name (raises a GankitError for bad names or files).
+
+    ``config`` (a :class:`gankit.config.Config`) supplies the options in ``DATASET_OPTIONS``
+    (e.g. the image folder's resolution); without it the loader's defaults apply.
+    """
     from ..errors import ConfigError
 
     if name not in DATASETS:
         raise ConfigError(f"unknown dataset '{name}'; choose one of: {', '.join(sorted(DATASETS))}")
-    return DATASETS[name](data_dir)
+    options = {k: getattr(config, k) for k in DATASET_OPTIONS.get(name, ())} if config else {}
+    return DATASETS[name](data_dir, **options)
 
 
 __all__ = ["DATASETS", "Dataset", "MinibatchStream", "load_dataset"]

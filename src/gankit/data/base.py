@@ -39,8 +39,12 @@ class MinibatchStream:
     the paper's momentum schedule.
     """
 
-    def __init__(self, data: torch.Tensor, m: int, generator: torch.Generator):
+    def __init__(self, data: torch.Tensor, m: int, generator: torch.Generator,
+                 rank: int = 0, world_size: int = 1):
+        # Distributed runs: every rank draws the same global permutation and global batch of m,
+        # and keeps its own contiguous m / world_size slice (its shard of every epoch).
         self.data, self.m, self.generator = data, m, generator
+        self.rank, self.world_size = rank, world_size
         self.epoch = 0
         self.position = 0
         self.order = torch.randperm(len(data), generator=generator)
@@ -56,6 +60,9 @@ class MinibatchStream:
             self.order = torch.randperm(len(self.data), generator=self.generator)
         idx = self.order[self.position:self.position + self.m]
         self.position += self.m
+        if self.world_size > 1:
+            local = self.m // self.world_size
+            idx = idx[self.rank * local:(self.rank + 1) * local]
         return self.data.index_select(0, idx)
 
     def state_dict(self) -> dict[str, torch.Tensor]:

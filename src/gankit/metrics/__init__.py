@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..errors import GankitError
-from . import parzen
+from . import mnist_eval, modes, parzen
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,24 @@ METRICS: dict[str, Metric] = {
                      "Parzen-window log-likelihood of the test set (Table 1): 10,000 samples, sigma "
                      "chosen on 1,000 validation images, mean +- standard error in nats",
                      parzen.PROTOCOL),
+    "toy_modes": Metric("toy_modes", modes.toy_modes_metric,
+                        "ring8/grid25 mode coverage: modes captured, % high-quality (within 3 sigma) "
+                        "and KL(mode histogram || uniform) on 2,500 samples, beside real data",
+                        modes.TOY_PROTOCOL),
+    "mnist_classes10k": Metric("mnist_classes10k", mnist_eval.mnist_classes_metric,
+                               "MNIST class coverage, KL(class histogram || uniform) with its noise "
+                               "floor and MNIST IS (gankit's classifier, 10,000 samples; test set "
+                               "as ceiling)", mnist_eval.CLASSES_PROTOCOL),
+    "mnist_fd10k": Metric("mnist_fd10k", mnist_eval.mnist_fd_metric,
+                          "Frechet distance on gankit's MNIST classifier features, 10,000 samples vs "
+                          "10,000 train images (test set as ceiling)", mnist_eval.FD_PROTOCOL),
+    "mnist_pr10k": Metric("mnist_pr10k", mnist_eval.mnist_pr_metric,
+                          "precision/recall (k=3) and density/coverage (k=5) in the MNIST "
+                          "classifier's feature space, 10,000 samples (test set as ceiling)",
+                          mnist_eval.PR_PROTOCOL),
+    "stacked_modes26k": Metric("stacked_modes26k", mnist_eval.stacked_modes_metric,
+                               "Stacked MNIST: distinct digit triples of 1,000 and KL(triple "
+                               "histogram || uniform), 26,000 samples", mnist_eval.STACKED_PROTOCOL),
 }
 
 #: Keys of a result line that are not the metric's values.
