@@ -7,26 +7,73 @@ exactly what each phase consumed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 
-from .losses import d_loss
+from .losses import d_loss, gradient_penalty
 
 Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class Remedies:
+    """Optional changes to D's objective that fight non-convergence (docs/benchmarks.md section 4).
+
+    r1_gamma, r2_gamma: add (gamma / 2) E ||grad_x D(x)||^2 on real (R1) or fake (R2) inputs to D's
+    loss (Mescheder et al. 2018). instance_noise: std of Gaussian noise added to every input of D,
+    real and fake, in both players' steps (Sønderby et al. 2017); the trainer anneals it to 0.
+    """
+
+    r1_gamma: float = 0.0
+    r2_gamma: float = 0.0
+    instance_noise: float = 0.0
+
+
+NO_REMEDIES = Remedies()
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    return getattr(module, "module", module)  # DistributedDataParallel keeps the net in .module
+
+
+def _noisy(x: Tensor, std: float) -> Tensor:
+    return x + std * torch.randn_like(x) if std > 0 else x
 
 
 def _d_on_both(D: nn.Module, x_real: Tensor, x_fake: Tensor) -> tuple[Tensor, Tensor]:
     """D on real and fake examples in ONE forward pass: half the per-op overhead, one larger matmul
     per layer, and a single forward per backward as DistributedDataParallel requires. Each example
-    still gets its own dropout mask, so this is the same computation as two calls."""
-    logits = D(torch.cat([x_real, x_fake.to(x_real.dtype)]))
-    return logits[:len(x_real)], logits[len(x_real):]
+    still gets its own dropout mask, so this is the same computation as two calls; D's minibatch
+    features (if any) are computed within the real half and within the fake half, never across."""
+    x = torch.cat([x_real, x_fake.to(x_real.dtype)])
+    logits = D(x, groups=2) if getattr(_unwrap(D), "uses_groups", False) else D(x)
+    n_real = len(logits) * len(x_real) // len(x)  # packed D: one logit per group of samples
+    return logits[:n_real], logits[n_real:]
+
+
+def d_objective(D: nn.Module, x_real: Tensor, x_fake: Tensor, remedies: Remedies = NO_REMEDIES
+                ) -> tuple[Tensor, Tensor, Tensor]:
+    """(loss_D, real_logits, fake_logits): -V on this minibatch plus any penalties."""
+    x_real = _noisy(x_real, remedies.instance_noise)
+    x_fake = _noisy(x_fake, remedies.instance_noise)
+    if remedies.r1_gamma > 0:
+        x_real = x_real.detach().requires_grad_(True)
+    if remedies.r2_gamma > 0:
+        x_fake = x_fake.detach().requires_grad_(True)
+    real_logits, fake_logits = _d_on_both(D, x_real, x_fake)
+    loss_D = d_loss(real_logits, fake_logits)
+    if remedies.r1_gamma > 0:
+        loss_D = loss_D + remedies.r1_gamma / 2 * gradient_penalty(real_logits, x_real)
+    if remedies.r2_gamma > 0:
+        loss_D = loss_D + remedies.r2_gamma / 2 * gradient_penalty(fake_logits, x_fake)
+    return loss_D, real_logits, fake_logits
 
 
 def d_step(G: nn.Module, D: nn.Module, opt_D: torch.optim.Optimizer, x_real: Tensor, z: Tensor,
-           D_train: nn.Module | None = None) -> dict[str, Tensor]:
+           D_train: nn.Module | None = None, remedies: Remedies = NO_REMEDIES) -> dict[str, Tensor]:
     """One discriminator update: ascend (1/m) sum [log D(x) + log(1 - D(G(z)))].
 
     ``D_train`` is the module to run for the update (a DistributedDataParallel wrapper of D, which
@@ -34,8 +81,7 @@ def d_step(G: nn.Module, D: nn.Module, opt_D: torch.optim.Optimizer, x_real: Ten
     """
     with torch.no_grad():  # G gets no gradient during the D step
         x_fake = G(z)
-    real_logits, fake_logits = _d_on_both(D_train or D, x_real, x_fake)
-    loss_D = d_loss(real_logits, fake_logits)
+    loss_D, real_logits, fake_logits = d_objective(D_train or D, x_real, x_fake, remedies)
     opt_D.zero_grad(set_to_none=True)
     loss_D.backward()
     opt_D.step()
@@ -44,11 +90,12 @@ def d_step(G: nn.Module, D: nn.Module, opt_D: torch.optim.Optimizer, x_real: Ten
 
 
 def g_step(G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer, z: Tensor,
-           g_loss: Callable[[Tensor], Tensor], G_train: nn.Module | None = None) -> dict[str, Tensor]:
+           g_loss: Callable[[Tensor], Tensor], G_train: nn.Module | None = None,
+           remedies: Remedies = NO_REMEDIES) -> dict[str, Tensor]:
     """One generator update on fresh noise: descend g_loss(D(G(z))). ``G_train`` as in d_step."""
     D.requires_grad_(False)  # D's parameters get no gradient during the G step
     try:
-        fake_logits = D((G_train or G)(z))
+        fake_logits = D(_noisy((G_train or G)(z), remedies.instance_noise))
         loss_G = g_loss(fake_logits)
         opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
@@ -61,12 +108,12 @@ def g_step(G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer, z: Tensor,
 def simultaneous_step(G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer,
                       opt_D: torch.optim.Optimizer, x_real: Tensor, z: Tensor,
                       g_loss: Callable[[Tensor], Tensor], G_train: nn.Module | None = None,
-                      D_train: nn.Module | None = None) -> dict[str, Tensor]:
+                      D_train: nn.Module | None = None, remedies: Remedies = NO_REMEDIES
+                      ) -> dict[str, Tensor]:
     """The authors' code's update: D's and G's gradients from ONE forward pass (same z, same
     dropout masks), both applied at once. Not Algorithm 1 as printed; see docs/paper.md."""
     x_fake = (G_train or G)(z)
-    real_logits, fake_logits = _d_on_both(D_train or D, x_real, x_fake)
-    loss_D = d_loss(real_logits, fake_logits)
+    loss_D, real_logits, fake_logits = d_objective(D_train or D, x_real, x_fake, remedies)
     loss_G = g_loss(fake_logits)
     opt_D.zero_grad(set_to_none=True)
     opt_G.zero_grad(set_to_none=True)
@@ -84,8 +131,8 @@ def training_iteration(G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer,
                        opt_D: torch.optim.Optimizer, next_real: Callable[[], Tensor],
                        next_noise: Callable[[], Tensor], g_loss: Callable[[Tensor], Tensor],
                        k: int = 1, schedule: str = "alternating",
-                       G_train: nn.Module | None = None, D_train: nn.Module | None = None
-                       ) -> dict[str, Tensor]:
+                       G_train: nn.Module | None = None, D_train: nn.Module | None = None,
+                       remedies: Remedies = NO_REMEDIES) -> dict[str, Tensor]:
     """One iteration of Algorithm 1 (or of the authors' simultaneous schedule).
 
     alternating: k times {m real examples, m fresh noise vectors, update D}; then m fresh noise
@@ -96,12 +143,12 @@ def training_iteration(G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer,
     stats: dict[str, Tensor] = {}
     d_updates = k if schedule == "alternating" else k - 1
     for _ in range(d_updates):  # Algorithm 1: k steps of D ...
-        stats = d_step(G, D, opt_D, next_real(), next_noise(), D_train)
+        stats = d_step(G, D, opt_D, next_real(), next_noise(), D_train, remedies)
     if schedule == "alternating":  # ... then one step of G on fresh noise
-        stats.update(g_step(G, D, opt_G, next_noise(), g_loss, G_train))
+        stats.update(g_step(G, D, opt_G, next_noise(), g_loss, G_train, remedies))
     else:
         stats = simultaneous_step(G, D, opt_G, opt_D, next_real(), next_noise(), g_loss, G_train,
-                                  D_train)
+                                  D_train, remedies)
     real_logits, fake_logits = stats.pop("real_logits"), stats.pop("fake_logits")
     stats["Prob/D(x)"] = torch.sigmoid(real_logits).mean()
     stats["Prob/D(G(z))"] = torch.sigmoid(fake_logits).mean()

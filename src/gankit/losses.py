@@ -45,4 +45,12 @@ def g_loss_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
     return F.softplus(-fake_logits).mean()
 
 
+def gradient_penalty(logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """E ||grad_x l(x)||^2: the R1 (real inputs) / R2 (fake inputs) penalty of Mescheder et al.
+    (2018), weighted by gamma / 2 in D's loss. ``inputs`` must require grad; the graph is kept so
+    that the penalty itself can be differentiated."""
+    (grad,) = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
 G_LOSSES = {"minimax": g_loss_minimax, "nonsaturating": g_loss_nonsaturating}

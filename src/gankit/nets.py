@@ -67,7 +67,8 @@ class Discriminator(nn.Module):
     """
 
     def __init__(self, in_shape: tuple[int, ...], hidden: tuple[int, ...], maxout_pieces: int = 0,
-                 dropout_input: float = 0.0, dropout_hidden: float = 0.0):
+                 dropout_input: float = 0.0, dropout_hidden: float = 0.0,
+                 minibatch_features: int = 0):
         super().__init__()
         layers: list[nn.Module] = []
         width = math.prod(in_shape)
@@ -83,10 +84,56 @@ class Discriminator(nn.Module):
         if dropout_hidden > 0:
             layers.append(nn.Dropout(dropout_hidden))
         self.hidden = nn.Sequential(*layers)
-        self.out = nn.Linear(width, 1)
+        self.minibatch = MinibatchDiscrimination(width, minibatch_features) if minibatch_features else None
+        self.uses_groups = self.minibatch is not None
+        self.out = nn.Linear(width + minibatch_features, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.hidden(x.flatten(1))).squeeze(1)  # [N] logits
+    def forward(self, x: torch.Tensor, groups: int = 1) -> torch.Tensor:
+        h = self.hidden(x.flatten(1))
+        if self.minibatch is not None:
+            h = self.minibatch(h, groups)
+        return self.out(h).squeeze(1)  # [N] logits
+
+
+class MinibatchDiscrimination(nn.Module):
+    """Salimans et al. (2016): each example also sees how close it is to the others of its
+    minibatch, so a collapsed G (many near-identical samples) is easy to spot.
+
+    o(x_i)_b = sum_{j != i} exp(-||M_i,b - M_j,b||_1), with M = f(x) T, T of shape [A, B, C]. The
+    batch is split into ``groups`` contiguous chunks (real / fake) compared only within themselves.
+    """
+
+    def __init__(self, in_features: int, out_features: int, kernel_dim: int = 5):
+        super().__init__()
+        self.B, self.C = out_features, kernel_dim
+        self.T = nn.Parameter(torch.randn(in_features, out_features * kernel_dim) * 0.1)
+
+    def forward(self, f: torch.Tensor, groups: int = 1) -> torch.Tensor:
+        M = (f @ self.T).view(len(f), self.B, self.C)  # [N, B, C]
+        out = []
+        for chunk in M.chunk(groups):
+            l1 = (chunk.unsqueeze(0) - chunk.unsqueeze(1)).abs().sum(3)  # [n, n, B]
+            out.append(torch.exp(-l1).sum(1) - 1.0)  # minus exp(0) of the example with itself
+        return torch.cat([f, torch.cat(out)], dim=1)
+
+
+class Packed(nn.Module):
+    """PacGAN (Lin et al., 2018): D judges ``pack`` samples at once, all real or all fake.
+
+    Consecutive examples are concatenated along the feature (or channel) axis: [N, ...] ->
+    [N / pack, pack * first dim, ...]; one logit per pack. A collapsed G is exposed because packs of
+    its samples look alike.
+    """
+
+    def __init__(self, D: nn.Module, pack: int):
+        super().__init__()
+        self.D, self.pack = D, pack
+        self.uses_groups = getattr(D, "uses_groups", False)
+
+    def forward(self, x: torch.Tensor, groups: int = 1) -> torch.Tensor:
+        n = len(x) // self.pack
+        packed = x.reshape(n, self.pack * x.shape[1], *x.shape[2:])
+        return self.D(packed, groups) if self.uses_groups else self.D(packed)
 
 
 def uniform_init_(module: nn.Module, bound: float) -> None:
@@ -116,15 +163,17 @@ def build_networks(config, dataset) -> tuple[Generator, Discriminator]:
     G = Generator(config.z_dim, tuple(config.g_hidden), dataset.sample_shape,
                   sigmoid_output=dataset.unit_range, activation=config.g_activation,
                   batchnorm=config.g_batchnorm)
-    D = Discriminator(dataset.sample_shape, tuple(config.d_hidden), config.d_maxout_pieces,
-                      config.d_dropout_input, config.d_dropout_hidden)
+    shape = dataset.sample_shape
+    d_shape = (config.pack * shape[0], *shape[1:])  # PacGAN: pack samples per judgement
+    D = Discriminator(d_shape, tuple(config.d_hidden), config.d_maxout_pieces,
+                      config.d_dropout_input, config.d_dropout_hidden, config.minibatch_features)
     if config.g_init_range > 0:
         uniform_init_(G, config.g_init_range)
     if config.d_init_range > 0:
         uniform_init_(D, config.d_init_range)
     if config.g_output_bias_from_data and dataset.unit_range:
         set_output_bias_from_data(G, dataset.train)
-    return G, D
+    return G, (Packed(D, config.pack) if config.pack > 1 else D)
 
 
 def sample_noise(n: int, z_dim: int, dist: str, generator: torch.Generator | None = None,

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from .algorithm1 import training_iteration
+from .algorithm1 import NO_REMEDIES, Remedies, training_iteration
 from .checkpoint import (flatten_optimizer, load_module, module_tensors, prune_checkpoints,
                          save_checkpoint, unflatten_optimizer)
 from .config import Config, coerce, config_from_dict, resolve_config
@@ -256,9 +256,17 @@ class Trainer:
         st.schedule_values = apply_schedules(cfg, st.opt_G, st.opt_D, st.step, st.stream.epoch)
         stats = training_iteration(st.G, st.D, st.opt_G, st.opt_D, st.next_real,
                                    lambda: st.next_noise(cfg.batch, cfg), self.g_loss, cfg.k,
-                                   cfg.schedule, self.G_train, self.D_train)
+                                   cfg.schedule, self.G_train, self.D_train, self.remedies())
         st.step += 1
         return stats
+
+    def remedies(self) -> Remedies:
+        """This step's remedies; instance noise decays linearly to 0 at the last step."""
+        cfg = self.config
+        if not (cfg.r1_gamma or cfg.r2_gamma or cfg.instance_noise):
+            return NO_REMEDIES
+        noise = cfg.instance_noise * max(0.0, 1.0 - self.state.step / cfg.steps)
+        return Remedies(cfg.r1_gamma, cfg.r2_gamma, noise)
 
     def gradient_stats(self) -> dict[str, float]:
         """Norms of the last updates' gradients, and of D's input gradient on real data (cheap:
@@ -269,6 +277,16 @@ class Trainer:
             x = self.dataset.train[:self.config.batch].to(st.device).requires_grad_(True)
             (grad,) = torch.autograd.grad(st.D(x).sum(), x)
         out["Grad/D_input_real"] = grad.flatten(1).norm(dim=1).mean().item()
+        # Diversity/G: spread of a fake batch over that of a real one (near 0: mode collapse).
+        with torch.no_grad():
+            z = sample_noise(len(x), self.config.z_dim, self.config.z_dist,
+                             torch.Generator().manual_seed(st.step)).to(st.device)
+            was = st.G.training
+            st.G.eval()
+            fake = st.G(z)
+            st.G.train(was)
+            spread = lambda b: b.flatten(1).std(dim=0).mean()  # noqa: E731
+            out["Diversity/G"] = (spread(fake) / spread(x.detach()).clamp_min(1e-12)).item()
         return out
 
     def run(self) -> Run:
@@ -322,6 +340,7 @@ class Trainer:
         bar.close()
         if st.step % cfg.snapshot_every != 0 and checkpoint is None:  # e.g. resumed at the end
             checkpoint = self.save_checkpoint()
+        self.report()
         run = Run(self.run_dir, cfg, st.G, st.step, checkpoint=checkpoint, interrupted=interrupted)
         run.is_main = self.writes
         return run
@@ -336,6 +355,21 @@ class Trainer:
         row.update(st.schedule_values)
         return row
 
+    def report(self) -> None:
+        """Write report.md and diagnosis.png (diagnose.py) and print the verdicts on stderr."""
+        if not self.writes:
+            return
+        from .diagnose import diagnose_run, write_report
+
+        try:
+            verdicts = diagnose_run(self.run_dir)
+            write_report(self.run_dir, verdicts, compute_toy_metrics=False)
+        except GankitError as e:  # e.g. too few logged rows to judge: say so, keep the run
+            print(f"gankit: no diagnosis: {e}", file=sys.stderr)
+            return
+        for v in verdicts:
+            print(f"gankit: {v}", file=sys.stderr)
+
     def _check_finite(self, row: dict[str, float], bar) -> None:
         """Stop before a NaN/Inf reaches a checkpoint: the last good one must stay usable."""
         bad = [k for k, v in row.items() if not math.isfinite(v)]
@@ -344,6 +378,7 @@ class Trainer:
                 bad.append(f"{name}'s weights")
         if bad:
             bar.close()
+            self.report()  # the "diverged" verdict, with its evidence, in report.md
             raise TrainingDiverged(self._diverged_message(bad))
 
     def _diverged_message(self, bad: list[str]) -> str:
@@ -417,6 +452,9 @@ def _session(config: Config):
     info = setup(config.device if config.device != "auto" else
                  ("cuda" if torch.cuda.is_available() else "cpu"), config.dist_timeout)
     try:
+        if info.active and (config.r1_gamma or config.r2_gamma):
+            raise ConfigError("R1/R2 penalties need double backward, which DistributedDataParallel "
+                              "does not support; train them in one process")
         if info.active and config.batch % info.world_size:
             raise ConfigError(f"--batch {config.batch} (the global minibatch m) must be divisible "
                               f"by the {info.world_size} ranks")

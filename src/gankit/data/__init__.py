@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .base import Dataset, MinibatchStream
+from .cifar10 import load_cifar10
 from .digits import load_digits
 from .folder import load_folder
 from .mnist import load_mnist
@@ -18,6 +19,7 @@ DATASETS: dict[str, Callable[[str | None], Dataset]] = {
     "ring8": load_ring8,
     "grid25": load_grid25,
     "folder": load_folder,
+    "cifar10": load_cifar10,
 }
 
 #: name -> the config fields its loader also takes, as keyword arguments (loader(data_dir, **opts))
