@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
+
+from .atomic import atomic_path, write_text_atomic
 
 LOG_4 = math.log(4.0)
 D_X, D_GZ = "Prob/D(x)", "Prob/D(G(z))"
@@ -490,9 +491,8 @@ def plot_diagnosis(stats_rows: Sequence[Mapping[str, Any]], verdicts: Sequence[V
         axes[-1].set_xlabel("generator step")
         fig.suptitle("; ".join(v.title for v in verdicts) or "no verdict", fontsize=10)
         fig.tight_layout()
-        tmp = out_path.with_name(f".{out_path.stem}.tmp-{os.getpid()}.png")
-        fig.savefig(tmp, dpi=90)
-        os.replace(tmp, out_path)
+        with atomic_path(out_path) as tmp:
+            fig.savefig(tmp, dpi=90)
     finally:
         plt.close(fig)
     return out_path
@@ -534,12 +534,7 @@ def write_report(run_dir: str | Path, verdicts: Sequence[Verdict] | None = None,
     verdicts = list(verdicts) if verdicts is not None else found
     plot_diagnosis(stats, verdicts, run_dir / "diagnosis.png", g_loss=config.get("g_loss"))
     path = run_dir / "report.md"
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(report_markdown(run_dir.name, verdicts, metrics), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text_atomic(path, report_markdown(run_dir.name, verdicts, metrics))
     return path
 
 

@@ -12,7 +12,6 @@ Layout of a run folder::
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .atomic import atomic_path
 from .checkpoint import checkpoint_files, load_checkpoint, load_module
 from .config import Config, config_from_dict
 from .errors import CheckpointError, GankitError
@@ -93,12 +93,8 @@ class Run:
             raise GankitError(f"folder {out.parent} does not exist; create it or choose another --out")
         x = self.sample(n, seed)
         if suffix == ".npy":
-            tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}.npy")
-            try:
+            with atomic_path(out) as tmp:
                 np.save(tmp, x.numpy().astype(np.float32))
-                os.replace(tmp, out)
-            finally:
-                tmp.unlink(missing_ok=True)
             return out
         from .figures import save_samples
 

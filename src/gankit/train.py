@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .atomic import write_text_atomic as _write_text
 from .algorithm1 import NO_REMEDIES, Remedies, training_iteration
 from .checkpoint import (flatten_optimizer, load_module, module_tensors, prune_checkpoints,
                          save_checkpoint, unflatten_optimizer)
@@ -516,19 +517,6 @@ def _truncate_stats(path: Path, step: int) -> None:
 
     rows = [r for r in read_stats(path) if r.get("step", 0) <= step]
     _write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write a small file atomically, so that a crash never leaves half of it."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as e:
-        raise GankitError(f"cannot write {path} ({e.strerror or e}); check the folder is writable "
-                          f"and the disk has space") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _environment(info: DistInfo, device: torch.device) -> dict[str, Any]:

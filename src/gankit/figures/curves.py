@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from ..atomic import atomic_path
 from ..losses import LOG_2, LOG_4
 
 
@@ -51,9 +51,8 @@ def plot_curves(stats_path: str | Path, out_path: str | Path, g_loss: str = "non
         ax2.set_ylabel("probability")
         ax2.legend(fontsize=8, loc="upper right")
         fig.tight_layout()
-        tmp = out_path.with_name(f".{out_path.stem}.tmp-{os.getpid()}.png")
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, out_path)
+        with atomic_path(out_path) as tmp:
+            fig.savefig(tmp, dpi=100)
     finally:
         plt.close(fig)
     return out_path

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..atomic import atomic_path
 
 
 def image_grid(images: torch.Tensor, ncols: int | None = None, pad: int = 1,
@@ -42,17 +43,13 @@ def save_samples(x: torch.Tensor, path: str | Path, real: torch.Tensor | None = 
     behind in grey when ``real`` is given).
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    try:
+    with atomic_path(path) as tmp:
         if x.dim() == 4:
             from PIL import Image
 
             Image.fromarray(image_grid(x)).save(tmp, format="PNG")
         else:
             _plot_vectors(x, tmp, real, title)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
