@@ -99,3 +99,24 @@ def test_paper_schedules_follow_pylearn2():
     assert momentum(0, cfg) == 0.5 and momentum(1, cfg) == 0.5
     assert momentum(250, cfg) == pytest.approx(0.7) and momentum(1000, cfg) == pytest.approx(0.7)
     assert momentum(125, cfg) == pytest.approx(0.5 + 0.2 * 124 / 249)
+
+
+def test_bf16_autocast_trains_with_float32_weights(tiny):
+    run = gankit.train(progress=False, **{**tiny, "precision": "bf16"})
+    assert all(p.dtype == torch.float32 for p in run.G.parameters())
+    rows = [json.loads(line) for line in (run.path / "stats.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(r["Loss/D"]) and math.isfinite(r["Loss/G"]) for r in rows)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_run_matches_the_cpu_contract(tiny):
+    run = gankit.train(progress=False, **{**tiny, "device": "cuda"})
+    assert json.loads((run.path / "environment.json").read_text())["device"].startswith("cuda")
+    assert gankit.load_run(run.path).sample(4, seed=0).shape == (4, 1, 8, 8)
+
+
+def test_cuda_asked_for_without_a_gpu_is_a_clear_error(tiny):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(GankitError, match="no CUDA GPU is available"):
+        gankit.train(progress=False, **{**tiny, "device": "cuda"})

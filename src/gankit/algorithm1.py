@@ -39,6 +39,11 @@ def _unwrap(module: nn.Module) -> nn.Module:
     return getattr(module, "module", module)  # DistributedDataParallel keeps the net in .module
 
 
+def _at_least_fp32(logits: Tensor) -> Tensor:
+    """Losses are computed in float32 even when the networks run in bf16/fp16 (autocast)."""
+    return logits.float() if logits.dtype in (torch.bfloat16, torch.float16) else logits
+
+
 def _noisy(x: Tensor, std: float) -> Tensor:
     return x + std * torch.randn_like(x) if std > 0 else x
 
@@ -64,6 +69,7 @@ def d_objective(D: nn.Module, x_real: Tensor, x_fake: Tensor, remedies: Remedies
     if remedies.r2_gamma > 0:
         x_fake = x_fake.detach().requires_grad_(True)
     real_logits, fake_logits = _d_on_both(D, x_real, x_fake)
+    real_logits, fake_logits = _at_least_fp32(real_logits), _at_least_fp32(fake_logits)
     loss_D = d_loss(real_logits, fake_logits)
     if remedies.r1_gamma > 0:
         loss_D = loss_D + remedies.r1_gamma / 2 * gradient_penalty(real_logits, x_real)
@@ -95,7 +101,7 @@ def g_step(G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer, z: Tensor,
     """One generator update on fresh noise: descend g_loss(D(G(z))). ``G_train`` as in d_step."""
     D.requires_grad_(False)  # D's parameters get no gradient during the G step
     try:
-        fake_logits = D(_noisy((G_train or G)(z), remedies.instance_noise))
+        fake_logits = _at_least_fp32(D(_noisy((G_train or G)(z), remedies.instance_noise)))
         loss_G = g_loss(fake_logits)
         opt_G.zero_grad(set_to_none=True)
         loss_G.backward()

@@ -23,6 +23,7 @@ SCHEDULES = ("alternating", "simultaneous")
 OPTIMIZERS = ("adam", "sgd")
 Z_DISTS = ("uniform", "normal")
 DEVICES = ("cpu", "cuda", "auto")
+PRECISIONS = ("fp32", "bf16")
 G_ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh")
 ARCHS = ("mlp", "conv")
 IMAGE_CHANNELS = ("auto", "gray", "rgb")
@@ -103,7 +104,8 @@ class Config:
     grid_size: int = _f(100, "number of fixed-noise samples in each snapshot grid")
     runs_dir: str = _f("runs", "folder where numbered run folders are created")
     threads: int = _f(0, "CPU threads for torch; 0 = automatic")
-    device: str = _f("cpu", "cpu, cuda or auto")
+    device: str = _f("auto", "cpu, cuda or auto (cuda when a GPU is available)")
+    precision: str = _f("fp32", "fp32, or bf16 autocast for the networks (losses stay float32)")
     dist_timeout: int = _f(120, "seconds a distributed collective may wait (e.g. for a dead rank) "
                                 "before the job fails")
 
@@ -132,6 +134,7 @@ class Config:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("z_dist", self.z_dist, Z_DISTS)
         _choice("device", self.device, DEVICES)
+        _choice("precision", self.precision, PRECISIONS)
         _choice("g_activation", self.g_activation, G_ACTIVATIONS)
         _choice("arch", self.arch, ARCHS)
         _choice("image_channels", self.image_channels, IMAGE_CHANNELS)
@@ -244,6 +247,10 @@ _DCGAN = dict(arch="conv", conv_width=64, z_dim=100, z_dist="normal", optimizer=
               g_loss="nonsaturating", schedule="alternating", k=1, batch=64,
               snapshot_every=1000, log_every=50, grid_size=64)
 
+#: PacGAN's networks for the 2-D mixtures (Lin et al. 2018, Table 1), on top of _TOY.
+_PACGAN_TOY = dict(g_hidden=(400, 400, 400, 400), d_hidden=(200, 200, 200), d_maxout_pieces=5,
+                   lr_d=1e-4, lr_g=1e-4, adam_beta1=0.8, adam_beta2=0.999)
+
 PRESETS: dict[str, dict[str, Any]] = {
     # The default: the paper's recipe (maxout + dropout D, momentum SGD, Algorithm 1 as printed)
     # with a narrower G, on the 8x8 digits that ship with scikit-learn; about 2 minutes on 2 cores.
@@ -253,6 +260,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "gauss1d": dict(_TOY, dataset="gauss1d", z_dim=1, z_dist="uniform"),
     "ring8": dict(_TOY, dataset="ring8"),
     "grid25": dict(_TOY, dataset="grid25"),
+    # PacGAN's networks for the 2-D mixtures (docs/benchmarks.md section 1; PacGAN Table 1):
+    # G 4x400 ReLU, z in R^2 ~ N(0, I); D 3x200 maxout units of 5 pieces, no dropout; Adam 1e-4,
+    # beta1 0.8, batch 100. (PacGAN's G also has BatchNorm; `--g-batchnorm` adds it.)
+    "ring8-pacgan": dict(_TOY, dataset="ring8", **_PACGAN_TOY),
+    "grid25-pacgan": dict(_TOY, dataset="grid25", **_PACGAN_TOY),
     # MNIST at its own 28x28 (the conv nets start G from 7x7), width 32 to suit a CPU.
     "dcgan-mnist": dict(_DCGAN, dataset="mnist", conv_width=32, steps=10_000),
     "dcgan-cifar10": dict(_DCGAN, dataset="cifar10", steps=20_000),
@@ -270,6 +282,10 @@ PRESET_DESCRIPTIONS = {
     "gauss1d": "1-D Gaussian, z uniform (the setting of the paper's Figure 1)",
     "ring8": "8 Gaussians on a ring (mode-collapse benchmark)",
     "grid25": "25 Gaussians on a 5x5 grid (mode-collapse benchmark)",
+    "ring8-pacgan": "ring8 with PacGAN's networks (G 4x400 ReLU, D 3x200 maxout x5, Adam 1e-4, "
+                    "beta1 0.8, batch 100): the published protocol; about 5x slower than ring8",
+    "grid25-pacgan": "grid25 with PacGAN's networks (G 4x400 ReLU, D 3x200 maxout x5, Adam 1e-4, "
+                     "beta1 0.8, batch 100): the published protocol; about 5x slower than grid25",
     "dcgan-mnist": "DCGAN-style conv G and D (width 32) on MNIST 28x28, Adam 2e-4, beta1 0.5",
     "dcgan-cifar10": "DCGAN-style conv G and D (width 64) on CIFAR-10 32x32 (binary version, "
                      "downloaded once), Adam 2e-4, beta1 0.5; 0.7 s a step on one CPU core",

@@ -255,11 +255,18 @@ class Trainer:
         """One training iteration (Algorithm 1) at this step's scheduled lr and momentum."""
         cfg, st = self.config, self.state
         st.schedule_values = apply_schedules(cfg, st.opt_G, st.opt_D, st.step, st.stream.epoch)
-        stats = training_iteration(st.G, st.D, st.opt_G, st.opt_D, st.next_real,
-                                   lambda: st.next_noise(cfg.batch, cfg), self.g_loss, cfg.k,
-                                   cfg.schedule, self.G_train, self.D_train, self.remedies())
+        # bf16 autocast: matmuls in bfloat16, weights and optimiser state in float32; softplus
+        # (the losses) is on autocast's float32 list. No loss scaling is needed for bf16.
+        with torch.autocast(st.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            stats = self._iteration()
         st.step += 1
         return stats
+
+    def _iteration(self) -> dict[str, torch.Tensor]:
+        cfg, st = self.config, self.state
+        return training_iteration(st.G, st.D, st.opt_G, st.opt_D, st.next_real,
+                                   lambda: st.next_noise(cfg.batch, cfg), self.g_loss, cfg.k,
+                                   cfg.schedule, self.G_train, self.D_train, self.remedies())
 
     def remedies(self) -> Remedies:
         """This step's remedies; instance noise decays linearly to 0 at the last step."""
