@@ -76,7 +76,7 @@ def test_conv_run_trains_resumes_exactly_and_reloads_its_generator(tmp_path):
     # digits are 8x8: base 4, one doubling; small enough for a test
     kw = dict(preset="digits", arch="conv", conv_width=4, z_dim=8, z_dist="normal",
               optimizer="adam", lr_d=2e-4, lr_g=2e-4, lr_decay=1.0, batch=16, log_every=2,
-              snapshot_every=2, grid_size=8, threads=1)
+              snapshot_every=4, grid_size=8, threads=1)
     straight = gankit.train(progress=False, steps=4, runs_dir=str(tmp_path / "a"), **kw)
     half = gankit.train(progress=False, steps=2, runs_dir=str(tmp_path / "b"), **kw)
     resumed = gankit.train(resume=half.path, progress=False, steps=4)

@@ -128,8 +128,8 @@ def _sample(args: argparse.Namespace) -> int:
     from .run import load_run
 
     run = load_run(args.run_dir)
-    out = Path(args.out) if args.out else (
-        run.path / "samples" / f"sample-n{args.n}-seed{args.seed}.png")
+    default_dir = run.path / "samples" if (run.path / "samples").is_dir() else Path.cwd()
+    out = Path(args.out) if args.out else default_dir / f"sample-n{args.n}-seed{args.seed}.png"
     path = run.save_samples(out, args.n, args.seed)
     print(path)
     return 0

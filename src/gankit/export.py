@@ -16,6 +16,7 @@ runs it, so the exported file and the checkpoint give the same samples for the s
 from __future__ import annotations
 
 import json
+import logging
 import os
 import warnings
 import zipfile
@@ -86,11 +87,18 @@ def _export_torchscript(G: torch.nn.Module, z: torch.Tensor, meta: dict, path: P
 def _export_onnx(G: torch.nn.Module, z: torch.Tensor, meta: dict, path: Path) -> None:
     import onnx
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        batch = torch.export.Dim("batch", min=1)
-        program = torch.onnx.export(G, (z,), input_names=["z"], output_names=["x"], dynamo=True,
-                                    dynamic_shapes=({0: batch},), external_data=False)
+    logger = logging.getLogger("torch.onnx")  # e.g. "torchvision is not installed" notices
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            batch = torch.export.Dim("batch", min=1)  # any number of z vectors
+            program = torch.onnx.export(G, (z,), input_names=["z"], output_names=["x"],
+                                        dynamo=True, dynamic_shapes=({0: batch},),
+                                        external_data=False, verbose=False)
+    finally:
+        logger.setLevel(level)
     model = program.model_proto
     entry = model.metadata_props.add()
     entry.key, entry.value = MARKER.removesuffix(".json"), json.dumps(meta)

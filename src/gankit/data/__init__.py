@@ -9,6 +9,7 @@ from .cifar10 import load_cifar10
 from .digits import load_digits
 from .folder import load_folder
 from .mnist import load_mnist
+from .stacked_mnist import load_stacked_mnist
 from .toy import load_gauss1d, load_grid25, load_ring8
 
 #: name -> loader(data_dir) -> Dataset
@@ -20,6 +21,7 @@ DATASETS: dict[str, Callable[[str | None], Dataset]] = {
     "grid25": load_grid25,
     "folder": load_folder,
     "cifar10": load_cifar10,
+    "stacked_mnist": load_stacked_mnist,  # 1,000 modes (docs/benchmarks.md section 2)
 }
 
 #: name -> the config fields its loader also takes, as keyword arguments (loader(data_dir, **opts))

@@ -196,10 +196,11 @@ def _decode_one(path: Path, size: int) -> tuple[np.ndarray, bool] | str:
     w, h = rgb.size
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
-    # Crop the central square and resize it in one resampling (= shorter side to `size`, centre crop)
-    out = rgb.resize((size, size), Image.Resampling.LANCZOS, box=(left, top, left + side, top + side))
-    arr = np.asarray(out, dtype=np.uint8)  # [size, size, 3]
-    return arr, gray_mode or bool((arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all())
+    # The central square, resized in one resampling (= shorter side to `size`, then centre crop)
+    box = (left, top, left + side, top + side)
+    arr = np.asarray(rgb.resize((size, size), Image.Resampling.LANCZOS, box=box), np.uint8)
+    same = (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all()
+    return arr, gray_mode or bool(same)  # [size, size, 3], grey source
 
 
 def _to_rgb(img):

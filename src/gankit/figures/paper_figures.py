@@ -152,7 +152,7 @@ def _check_images(x: torch.Tensor) -> None:
 def _load_split(run, split: str) -> torch.Tensor:
     from ..data import load_dataset
 
-    return getattr(load_dataset(run.config.dataset, run.config.data_dir), split)
+    return getattr(load_dataset(run.config.dataset, run.config.data_dir, run.config), split)
 
 
 def _hwc(img: torch.Tensor):

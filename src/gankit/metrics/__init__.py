@@ -113,7 +113,8 @@ def evaluate(run_or_samples: Any, names: Sequence[str] = ("parzen",), *, seed: i
     if data is None:
         from ..data import load_dataset  # late: only when a metric needs data
 
-        data = load_dataset(dataset, data_dir)
+        # a run's own config carries its loader options (image size, channels of a folder)
+        data = load_dataset(dataset, data_dir, run_or_samples.config if is_run else None)
     results = []
     for name in names:
         metric = METRICS[name]
