@@ -27,6 +27,8 @@ def test_cases_take_per_dataset_defaults_and_explicit_values(mc):
     assert mc.parse_case("r1=0.3", "ring8")["overrides"] == {"r1_gamma": 0.3}
     assert mc.train_overrides(mc.parse_case("lrs", "ring8"), 1e-3) == {"lr_d": pytest.approx(4e-3)}
     assert mc.train_overrides(mc.parse_case("pack4", "ring8"), 1e-3) == {"pack": 4}
+    both = mc.parse_case("lrs+r1=0.3", "ring8")
+    assert both["overrides"] == {"lr_ratio": 4.0, "r1_gamma": 0.3} and " + " in both["label"]
     with pytest.raises(SystemExit):
         mc.parse_case("unrolled", "ring8")
 

@@ -24,7 +24,7 @@ OPTIMIZERS = ("adam", "sgd")
 Z_DISTS = ("uniform", "normal")
 DEVICES = ("cpu", "cuda", "auto")
 PRECISIONS = ("fp32", "bf16")
-G_ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh")
+G_ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid")
 ARCHS = ("mlp", "conv")
 IMAGE_CHANNELS = ("auto", "gray", "rgb")
 
@@ -43,7 +43,8 @@ class Config:
     # --- what to learn -------------------------------------------------------------------------
     preset: str = _f("digits", "named starting point (see `gankit presets`)")
     dataset: str = _f("digits", "dataset name: digits (embedded), mnist, cifar10, folder (your "
-                                "images, --data-dir), stacked_mnist, gauss1d, ring8, grid25")
+                                "images, --data-dir), tfd (your TFD_48x48.mat, --data-dir), "
+                                "stacked_mnist, gauss1d, ring8, grid25")
     data_dir: str | None = _f(None, "folder holding the dataset files (mnist: IDX files); "
                                     "default: download into the cache")
     image_size: int = _f(32, "folder dataset: resize (shorter side) and centre-crop images to this "
@@ -54,7 +55,9 @@ class Config:
     z_dim: int = _f(100, "dimension of the noise z")
     z_dist: str = _f("uniform", "noise prior p_z: uniform (U(-sqrt3, sqrt3), unit variance) or normal")
     g_hidden: tuple = _f((512, 512), "generator hidden widths (ReLU), comma-separated")
-    g_activation: str = _f("relu", "G's hidden activation: relu (paper), leaky_relu, elu or tanh")
+    g_activation: str = _f("relu", "G's hidden activation: relu (paper), leaky_relu, elu, tanh or "
+                                   "sigmoid; or one per hidden layer, comma-separated "
+                                   "(e.g. relu,sigmoid)")
     g_batchnorm: bool = _f(False, "BatchNorm in G's hidden layers after the first (PyTorch-GAN's MLP)")
     d_hidden: tuple = _f((240, 240), "discriminator hidden widths, comma-separated")
     arch: str = _f("mlp", "network family: mlp (the paper's; g_hidden, d_hidden, maxout, dropout) or "
@@ -64,6 +67,9 @@ class Config:
     d_maxout_pieces: int = _f(5, "maxout pieces per discriminator unit (paper: 5); 0 = LeakyReLU(0.2)")
     d_dropout_input: float = _f(0.2, "dropout probability on D's input (paper: 0.2, i.e. keep 0.8)")
     d_dropout_hidden: float = _f(0.5, "dropout probability before D's later layers (paper: 0.5)")
+    d_max_col_norm: float = _f(0.0, "after every D update, scale each unit's incoming weight "
+                                    "vector (D's linear layers) to norm <= this (pylearn2's "
+                                    "max_col_norm; paper's TFD: 1.9365); 0 = off")
     g_init_range: float = _f(0.05, "init G weights U(-r, r) (paper: 0.05); 0 = PyTorch default")
     d_init_range: float = _f(0.005, "init D weights U(-r, r) (paper: 0.005); 0 = PyTorch default")
     g_output_bias_from_data: bool = _f(True, "set G's output bias to logit(mean training pixel) "
@@ -136,7 +142,13 @@ class Config:
         _choice("z_dist", self.z_dist, Z_DISTS)
         _choice("device", self.device, DEVICES)
         _choice("precision", self.precision, PRECISIONS)
-        _choice("g_activation", self.g_activation, G_ACTIVATIONS)
+        activations = [a.strip() for a in str(self.g_activation).split(",")]
+        for name in activations:
+            _choice("g_activation", name, G_ACTIVATIONS)
+        if self.arch == "mlp" and len(activations) not in (1, len(self.g_hidden)):
+            raise ConfigError(f"g_activation lists {len(activations)} activations "
+                              f"({self.g_activation}) but g_hidden has {len(self.g_hidden)} "
+                              f"layers; give one name, or one per hidden layer")
         _choice("arch", self.arch, ARCHS)
         _choice("image_channels", self.image_channels, IMAGE_CHANNELS)
         if self.conv_width < 1:
@@ -160,7 +172,7 @@ class Config:
         if self.pack < 1 or self.batch % self.pack:
             raise ConfigError(f"pack must be >= 1 and divide the batch (got pack {self.pack}, "
                               f"batch {self.batch})")
-        for name in ("r1_gamma", "r2_gamma", "instance_noise"):
+        for name in ("r1_gamma", "r2_gamma", "instance_noise", "d_max_col_norm"):
             v = getattr(self, name)
             if not (v >= 0 and math.isfinite(v)):
                 raise ConfigError(f"{name} must be a number >= 0 (got {v})")
@@ -271,6 +283,41 @@ PRESETS: dict[str, dict[str, Any]] = {
     "dcgan-cifar10": dict(_DCGAN, dataset="cifar10", steps=20_000),
     "dcgan-folder": dict(_DCGAN, dataset="folder", image_size=64, image_channels="auto",
                          steps=20_000),
+    # The paper's other models (docs/paper.md; the authors' cifar10_fully_connected.yaml and
+    # tfd_pretrain/pretrain.yaml). What the paper does not restate is the paper-mnist recipe, as in
+    # those files: batch 100, momentum SGD 0.5 -> 0.7 over 250 epochs, lr divided by 1.000004 per
+    # update (floor 1e-6), dropout 0.2 on D's input and 0.5 later, D weights U(+-0.005), G hidden
+    # U(+-0.05), and the authors' simultaneous update.
+    #
+    # CIFAR-10 fully connected: G 100 -> 8000 ReLU -> 8000 sigmoid -> 3072, D maxout 1600x5 twice,
+    # lr 0.025, z ~ N(0, I). G's OUTPUT IS A SIGMOID, not the paper's linear layer: the paper's data
+    # are globally contrast-normalised (pylearn2 gcn=55, unbounded), gankit's cifar10 loader gives
+    # pixels in [0, 1] (unit_range), and on [0, 1] data gankit's G ends in a sigmoid (a linear
+    # output would put mass outside the data's range). The output bias starts at logit(mean pixel),
+    # the [0, 1] counterpart of the authors' zero bias on zero-mean GCN data. Also not as the
+    # authors: they train on train[0:40000] (gankit: all 50,000) and initialise the output layer
+    # U(+-0.5) (gankit: one range for all of G, 0.05).
+    "paper-cifar10-fc": dict(PAPER_MNIST, dataset="cifar10", z_dist="normal",
+                             g_hidden=(8000, 8000), g_activation="relu,sigmoid",
+                             d_hidden=(1600, 1600), lr_d=0.025, lr_g=0.025),
+    # TFD (user-supplied TFD_48x48.mat, data/tfd.py): G 100 -> 8000 ReLU -> 8000 sigmoid -> 2304
+    # sigmoid, D maxout 1200x5 twice with max column norm 1.9365 (pylearn2's max_col_norm, applied
+    # to D's linear layers after every D update: d_max_col_norm), lr 0.05, z ~ N(0, I). Not as the
+    # authors' pretrain.yaml: they also put max_col_norm 1.9365 on G, start G's sigmoid layer at
+    # bias -2 and use sparse_init for G's output weights.
+    "paper-tfd": dict(PAPER_MNIST, dataset="tfd", z_dist="normal",
+                      g_hidden=(8000, 8000), g_activation="relu,sigmoid",
+                      d_hidden=(1200, 1200), d_max_col_norm=1.9365, lr_d=0.05, lr_g=0.05),
+    # CIFAR-10 convolutional: an APPROXIMATION. The paper's optimiser settings (momentum SGD, lr
+    # 0.004, batch 128, lr decay, z ~ N(0, I), simultaneous update) on gankit's DCGAN-style conv
+    # nets (arch conv); the paper's networks are NOT built: its G (100 -> 8000 ReLU -> 8000 sigmoid
+    # -> 80x10x10 -> transposed conv 5x5 stride 3 -> 3x32x32) and its D (three maxout conv layers
+    # with max pooling, then maxout 500x5, dropout) would need layers gankit does not have.
+    "paper-cifar10-conv": dict(_DCGAN, dataset="cifar10", z_dist="normal",
+                               optimizer="sgd", lr_d=0.004, lr_g=0.004, momentum=0.5,
+                               momentum_final=0.7, momentum_ramp_epochs=250, lr_decay=1.000004,
+                               lr_min=1e-6, schedule="simultaneous", batch=128, steps=100_000,
+                               log_every=100, snapshot_every=5000),
 }
 
 PRESET_DESCRIPTIONS = {
@@ -293,6 +340,16 @@ PRESET_DESCRIPTIONS = {
     "dcgan-folder": "DCGAN-style conv G and D (width 64) on your images (--data-dir DIR) at "
                     "64x64, Adam 2e-4, beta1 0.5; for a GPU (3 s a step on one CPU core; "
                     "--image-size 32 --conv-width 32: 0.2 s)",
+    "paper-cifar10-fc": "the paper's fully connected CIFAR-10 model (G 100-8000 ReLU-8000 "
+                        "sigmoid-3072, D maxout 1600x5 twice, lr 0.025, z normal) with paper-mnist's "
+                        "optimiser; G's output is a sigmoid on [0,1] pixels, not the paper's linear "
+                        "output on contrast-normalised data",
+    "paper-tfd": "the paper's TFD model (G 100-8000 ReLU-8000 sigmoid-2304 sigmoid, D maxout "
+                 "1200x5 twice, max column norm 1.9365, lr 0.05, z normal) on TFD_48x48.mat that "
+                 "you supply (--data-dir; TFD is not publicly downloadable)",
+    "paper-cifar10-conv": "APPROXIMATION of the paper's conv CIFAR-10 model: its optimiser (SGD "
+                          "lr 0.004, batch 128, momentum, decay, z normal) on gankit's DCGAN-style "
+                          "conv nets, not its maxout-conv D and 8000-unit G",
 }
 
 

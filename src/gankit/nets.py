@@ -28,8 +28,23 @@ class Maxout(nn.Module):
 
 #: Hidden activations for G: the paper's ReLU, PyTorch-GAN's LeakyReLU(0.2), and smooth ones
 #: (a smooth G has a smooth density p_g, which matters for the 1-D theory figures).
+#: "sigmoid" is the second hidden layer of the paper's TFD and CIFAR-10 generators.
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "elu": nn.ELU,
-               "tanh": nn.Tanh}
+               "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+
+
+def activation_names(spec: str | tuple[str, ...] | list[str], layers: int) -> list[str]:
+    """One activation name per hidden layer from ``"relu"`` (all layers) or ``"relu,sigmoid"``."""
+    names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+    if len(names) == 1:
+        names = names * layers
+    if len(names) != layers:
+        raise ValueError(f"{len(names)} G activations ({','.join(names)}) for {layers} hidden "
+                         f"layers")
+    for name in names:
+        if name not in ACTIVATIONS:
+            raise ValueError(f"unknown G activation '{name}'; choose from {', '.join(ACTIVATIONS)}")
+    return names
 
 
 class Generator(nn.Module):
@@ -42,11 +57,12 @@ class Generator(nn.Module):
         self.z_dim, self.out_shape = z_dim, tuple(out_shape)
         layers: list[nn.Module] = []
         width = z_dim
+        names = activation_names(activation, len(hidden))  # one name, or one per hidden layer
         for i, h in enumerate(hidden):
             layers.append(nn.Linear(width, h))
             if batchnorm and i > 0:  # as PyTorch-GAN's MLP: no BatchNorm after the first layer
                 layers.append(nn.BatchNorm1d(h))
-            layers.append(ACTIVATIONS[activation]())
+            layers.append(ACTIVATIONS[names[i]]())
             width = h
         self.hidden = nn.Sequential(*layers)
         self.out = nn.Linear(width, math.prod(self.out_shape))
@@ -142,6 +158,20 @@ def uniform_init_(module: nn.Module, bound: float) -> None:
         if isinstance(m, nn.Linear):
             nn.init.uniform_(m.weight, -bound, bound)
             nn.init.zeros_(m.bias)
+
+
+@torch.no_grad()
+def max_col_norm_(module: nn.Module, max_norm: float) -> None:
+    """pylearn2's ``max_col_norm``, in place on every ``nn.Linear`` of ``module`` (maxout included).
+
+    pylearn2 stores W as [in, out], so a column is the weight vector into one output unit (a row
+    of PyTorch's [out, in] weight); after each update it sets W <- W * clip(norm, 0, max) /
+    (1e-7 + norm) column by column (pylearn2's formula, its 1e-7 included).
+    """
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            norms = m.weight.norm(dim=1, keepdim=True)  # [out, 1]
+            m.weight.mul_(norms.clamp(max=max_norm) / (1e-7 + norms))
 
 
 def set_output_bias_from_data(G: Generator, data: torch.Tensor) -> None:

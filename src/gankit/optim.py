@@ -41,7 +41,13 @@ def build_optimizers(config: Config, G: torch.nn.Module, D: torch.nn.Module):
     else:
         betas = (config.adam_beta1, config.adam_beta2)
         make = lambda params, lr: _fused(torch.optim.Adam, params, lr=lr, betas=betas)  # noqa: E731
-    return make(G.parameters(), config.lr_g), make(D.parameters(), config.lr_d)
+    opt_G, opt_D = make(G.parameters(), config.lr_g), make(D.parameters(), config.lr_d)
+    max_norm = getattr(config, "d_max_col_norm", 0.0)
+    if max_norm > 0:  # pylearn2's max_col_norm on D (paper-tfd): applied after every D update
+        from .nets import max_col_norm_
+
+        opt_D.register_step_post_hook(lambda opt, args, kwargs: max_col_norm_(D, max_norm))
+    return opt_G, opt_D
 
 
 def _fused(cls, params, **kw) -> torch.optim.Optimizer:

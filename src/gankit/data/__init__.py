@@ -10,6 +10,7 @@ from .digits import load_digits
 from .folder import load_folder
 from .mnist import load_mnist
 from .stacked_mnist import load_stacked_mnist
+from .tfd import load_tfd
 from .toy import load_gauss1d, load_grid25, load_ring8
 
 #: name -> loader(data_dir) -> Dataset
@@ -22,6 +23,7 @@ DATASETS: dict[str, Callable[[str | None], Dataset]] = {
     "folder": load_folder,
     "cifar10": load_cifar10,
     "stacked_mnist": load_stacked_mnist,  # 1,000 modes (docs/benchmarks.md section 2)
+    "tfd": load_tfd,  # TFD_48x48.mat that the user supplies (--data-dir); not downloadable
 }
 
 #: name -> the config fields its loader also takes, as keyword arguments (loader(data_dir, **opts))
