@@ -15,7 +15,8 @@ networks: G 4x400 ReLU, D 3x200 maxout x5, Adam 1e-4, beta1 0.8); ``--arch toy``
 ``ring8``/``grid25`` (G 128x128 ReLU, D 128x128 LeakyReLU, Adam 1e-3, beta1 0.5), about 5x faster.
 
 Remedies are named cases; ``NAME=VALUE`` sets a case's parameter (e.g. ``r1=0.1``, ``noise=0.5``,
-``pack=3``, ``lrs=2``, ``mbd=16``), otherwise the per-dataset default below is used. The JSON file
+``pack=3``, ``lrs=2``, ``mbd=16``), otherwise the per-dataset default below is used; ``A+B``
+combines cases (e.g. ``lrs+r1``). The JSON file
 (beside ``--out``) holds every run's numbers and is rewritten after each run, so an interrupted
 benchmark keeps what it finished; seeds are the outer loop, so every case has the same seeds done.
 """
@@ -65,7 +66,13 @@ PUBLISHED: list[tuple[str, str, tuple, tuple]] = [
 # --- cases -------------------------------------------------------------------------------------
 
 def parse_case(spec: str, dataset: str) -> dict[str, Any]:
-    """``"r1"`` or ``"r1=0.3"`` -> {"case", "label", "overrides", "param", "value"} for a dataset."""
+    """``"r1"`` or ``"r1=0.3"`` -> {"case", "label", "overrides", "param", "value"} for a dataset;
+    ``"lrs+r1=0.3"`` combines cases (their overrides merged, labels joined with " + ")."""
+    if "+" in spec:
+        parts = [parse_case(p, dataset) for p in spec.split("+")]
+        overrides = {k: v for p in parts for k, v in p["overrides"].items()}
+        return {"case": spec, "label": " + ".join(p["label"] for p in parts),
+                "overrides": overrides, "param": None, "value": None}
     name, _, value = spec.partition("=")
     if name not in REMEDIES:
         raise SystemExit(f"unknown remedy '{name}'; choose from {', '.join(REMEDIES)}")
