@@ -23,16 +23,21 @@ def _positive(text: str) -> int:
 
 def register(subparsers) -> None:
     """Add the ``figure1`` and ``figure`` verbs."""
-    from ..figures.figure1 import DATA_1D
+    from ..figures.figure1 import DATA_1D, DEFAULT_STEPS
     from ..figures.toy2d import TOY2D
 
     f1 = subparsers.add_parser(
         "figure1", help="the paper's Figure 1 from a real 1-D run, with D* and C(G) checked",
         description="Train a small 1-D GAN (z uniform, Algorithm 1) and draw the paper's Figure 1 "
                     "(four panels), an animation, and V / C(G) / -log 4 + 2 JSD over training.")
+    steps_default = ", ".join(f"{k} {v}" for k, v in DEFAULT_STEPS.items())
     f1.add_argument("--data", choices=sorted(DATA_1D), default="gauss",
                     help="p_data: gauss (N(2, 0.5^2)) or mixture (two Gaussians) (default: gauss)")
-    f1.add_argument("--steps", type=_positive, default=4000, help="generator steps (default: 4000)")
+    f1.add_argument("--steps", type=_positive, default=None,
+                    help=f"generator steps (default: {steps_default})")
+    f1.add_argument("--g-input", choices=("logit", "z"), default="logit",
+                    help="G's first layer: logit (fixed, parameter-free z -> logit of z's CDF, so p_g "
+                         "can have tails) or z (the MLP sees z itself) (default: logit)")
     f1.add_argument("--out", metavar="DIR", default=None,
                     help="output folder (default: runs/figure1-DATA)")
     f1.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -59,7 +64,7 @@ def _figure1(args: argparse.Namespace) -> int:
     from ..figures.figure1 import figure1
 
     out = args.out or f"runs/figure1-{args.data}"
-    summary = figure1(args.data, args.steps, out, args.seed, log=_log)
+    summary = figure1(args.data, args.steps, out, args.seed, log=_log, g_input=args.g_input)
     print(json.dumps(summary))
     return 0
 
