@@ -10,6 +10,10 @@ the curve and the times at which it passed 200 and 225. Results: ``benchmarks/re
     python benchmarks/mnist_parzen.py --preset paper-mnist --set optimizer=adam --set lr_d=2e-4 \\
         --set lr_g=2e-4 --set lr_decay=1 --budget-minutes 8 --eval-every-steps 2500   # a probe
 
+``--compare DIR [DIR ...]`` prints the curves of finished result folders side by side, with a
+least-squares fit LL = a + b ln(CPU minutes) over the points from epoch 10 on and its projection to
+60 and 120 CPU minutes (one and two cores for an hour): an extrapolation, labelled as such.
+
 Use ``--threads`` deliberately and note the machine's load (printed): on a shared machine the
 time per step depends on the neighbours.
 """
@@ -43,7 +47,10 @@ def main() -> int:
     p.add_argument("--out", default=None)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override, repeatable (e.g. optimizer=adam)")
+    p.add_argument("--compare", nargs="+", metavar="DIR", help="summarise finished result folders")
     args = p.parse_args()
+    if args.compare:
+        return compare([Path(d) for d in args.compare])
     overrides = {}
     for item in args.set:
         key, _, value = item.partition("=")
@@ -61,14 +68,42 @@ def main() -> int:
     print("\n| step | epoch | train min | CPU min | wall min | Parzen LL | sigma |\n"
           "|---|---|---|---|---|---|---|")
     for pt in result.points:
-        print(f"| {pt.step} | {pt.epoch} | {pt.train_seconds / 60:.1f} | {pt.cpu_seconds / 60:.1f} | "
+        print(f"| {pt.step} | {pt.epochs:.1f} | {pt.train_seconds / 60:.1f} | {pt.cpu_seconds / 60:.1f} | "
               f"{pt.wall_seconds / 60:.1f} | "
               f"{pt.ll_mean:.1f} ± {pt.ll_se:.1f} | {pt.sigma:.3f} |")
     for level, hit in s["passed"].items():
-        print(f"passed {level}: " + (f"step {hit['step']}, epoch {hit['epoch']}, "
+        print(f"passed {level}: " + (f"step {hit['step']}, epoch {hit['epochs']:.1f}, "
                                       f"{hit['train_minutes']} train min" if hit else "no"))
     print(json.dumps({"final": s["final"], "best": s["best"], "passed": s["passed"],
                       "reference": s["reference"], "out": str(result.out)}))
+    return 0
+
+
+def compare(folders: list[Path]) -> int:
+    """Print each folder's curve, its passing times and a log-CPU-time projection."""
+    import numpy as np
+
+    for folder in folders:
+        points = [json.loads(x) for x in (folder / "parzen_curve.jsonl").read_text().splitlines()]
+        summary = json.loads((folder / "summary.json").read_text())
+        env = json.loads((folder / "environment.json").read_text())
+        print(f"\n## {summary['preset']} ({folder}); threads {env['threads']}, load "
+              f"{env['load_average_start'][0]} -> {env['load_average_end'][0]}")
+        print("| step | epoch | train min | CPU min | Parzen LL | σ |\n|---|---|---|---|---|---|")
+        for pt in points:
+            print(f"| {pt['step']} | {pt.get('epochs', pt['epoch'])} | {pt['train_seconds'] / 60:.1f} | "
+                  f"{pt['cpu_seconds'] / 60:.1f} | {pt['ll_mean']:.1f} ± {pt['ll_se']:.1f} | "
+                  f"{pt['sigma']:.3f} |")
+        late = [pt for pt in points if pt["epoch"] >= 10]
+        if len(late) >= 3:
+            x = np.log([pt["cpu_seconds"] / 60 for pt in late])
+            b, a = np.polyfit(x, [pt["ll_mean"] for pt in late], 1)
+            proj = {m: a + b * np.log(m) for m in (60, 120)}
+            need = {level: float(np.exp((level - a) / b)) if b > 0 else float("inf")
+                    for level in (200, 225)}
+            print(f"fit LL = {a:.1f} + {b:.1f} ln(CPU min) over {len(late)} points: projected "
+                  f"{proj[60]:.0f} at 60 and {proj[120]:.0f} at 120 CPU minutes; 200 at "
+                  f"~{need[200]:.0f}, 225 at ~{need[225]:.0f} CPU minutes (extrapolation)")
     return 0
 
 

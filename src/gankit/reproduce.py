@@ -61,7 +61,8 @@ class CurvePoint:
     """One Parzen evaluation during training."""
 
     step: int
-    epoch: int
+    epoch: int             # the data stream's epoch counter (completed passes, as train logs it)
+    epochs: float          # training images seen / training-set size: step * batch / n_train
     train_seconds: float   # wall time of the training loop up to this snapshot, less the evaluations
     wall_seconds: float    # wall time of the training loop up to the end of this evaluation
     eval_seconds: float    # this evaluation's own time
@@ -136,13 +137,15 @@ class ParzenCurve:
         seconds = time.perf_counter() - t0
         self.eval_total += seconds
         self.eval_cpu_total += time.process_time() - c0
-        point = CurvePoint(st.step, st.stream.epoch, round(train_seconds, 3),
+        n_train = len(getattr(getattr(trainer, "dataset", None), "train", ())) or None
+        epochs = st.step * trainer.config.batch / n_train if n_train else float(st.stream.epoch)
+        point = CurvePoint(st.step, st.stream.epoch, round(epochs, 3), round(train_seconds, 3),
                            round(st.elapsed + seconds, 3), round(seconds, 3), round(cpu_seconds, 3),
                            float(values["ll_mean"]), float(values["ll_se"]), float(values["sigma"]),
                            int(values["n_samples"]))
         self.points.append(point)
         if self.log is not None:
-            self.log(f"step {point.step} epoch {point.epoch} train {train_seconds / 60:.1f} min "
+            self.log(f"step {point.step} epoch {point.epochs:.1f} train {train_seconds / 60:.1f} min "
                      f"(CPU {cpu_seconds / 60:.1f} min): "
                      f"Parzen LL {point.ll_mean:.1f} +- {point.ll_se:.1f} (sigma {point.sigma:.3f}, "
                      f"eval {seconds:.1f} s)")
@@ -278,7 +281,7 @@ def summarise(points: list[CurvePoint], thresholds=THRESHOLDS) -> dict[str, Any]
     for level in thresholds:
         first = next((p for p in points if p.ll_mean >= level), None)
         passed[f"{level:g}"] = None if first is None else {
-            "step": first.step, "epoch": first.epoch, "train_minutes": round(first.train_seconds / 60, 2),
+            "step": first.step, "epochs": first.epochs, "train_minutes": round(first.train_seconds / 60, 2),
             "wall_minutes": round(first.wall_seconds / 60, 2),
             "cpu_minutes": round(first.cpu_seconds / 60, 2), "ll_mean": first.ll_mean}
     return {"final": asdict(points[-1]), "best": asdict(best), "passed": passed}
@@ -350,11 +353,11 @@ def results_markdown(summary: Mapping[str, Any], points: list[CurvePoint], confi
     for name, ((m, s), (tm, ts)) in PAPER_TABLE1.items():
         lines.append(f"| {name} | {m:g} ± {s:g} | | 10000 | {tm:g} ± {ts:g} | paper, Table 1 |")
     lines += [
-        f"| **gankit `{summary['preset']}`, final** (step {fin['step']}, epoch {fin['epoch']}, "
+        f"| **gankit `{summary['preset']}`, final** (step {fin['step']}, epoch {fin['epochs']:.1f}, "
         f"{fin['train_seconds'] / 60:.1f} min) | **{_fmt_pm(fin['ll_mean'], fin['ll_se'])}** | "
         f"{fin['sigma']:.3f} | {fin['n_samples']} | — | this run |",
         f"| gankit `{summary['preset']}`, best evaluation (step {best['step']}, epoch "
-        f"{best['epoch']}) | {_fmt_pm(best['ll_mean'], best['ll_se'])} | {best['sigma']:.3f} | "
+        f"{best['epochs']:.1f}) | {_fmt_pm(best['ll_mean'], best['ll_se'])} | {best['sigma']:.3f} | "
         f"{best['n_samples']} | — | this run |",
         f"| held-out real data (validation images as samples) | "
         f"{_fmt_pm(ref['ll_mean'], ref['ll_se'])} | {ref['sigma']:.3f} | {ref['n_samples']} | — | "
@@ -362,12 +365,13 @@ def results_markdown(summary: Mapping[str, Any], points: list[CurvePoint], confi
         "",
         "## Time to reach the paper's levels",
         "",
-        "| Parzen LL ≥ | first at step | epoch | training minutes | CPU minutes | wall minutes (with evals) |",
+        "| Parzen LL ≥ | first at step | epochs | training minutes | CPU minutes "
+        "| wall minutes (with evals) |",
         "|---|---|---|---|---|---|",
     ]
     for level, p in summary["passed"].items():
         lines.append(f"| {level} | " + (" | ".join(str(p[k]) for k in
-                                                  ("step", "epoch", "train_minutes", "cpu_minutes",
+                                                  ("step", "epochs", "train_minutes", "cpu_minutes",
                                                    "wall_minutes"))
                                         if p else "not reached | | | | ") + " |")
     lines += [
@@ -388,11 +392,11 @@ def results_markdown(summary: Mapping[str, Any], points: list[CurvePoint], confi
         "and checkpoints included); CPU minutes: this process's CPU time for the same (all threads), "
         "which other processes on a shared machine do not inflate.",
         "",
-        "| step | epoch | training min | CPU min | wall min | Parzen LL | σ |",
+        "| step | epochs | training min | CPU min | wall min | Parzen LL | σ |",
         "|---|---|---|---|---|---|---|",
     ]
     for p in points:
-        lines.append(f"| {p.step} | {p.epoch} | {p.train_seconds / 60:.1f} | {p.cpu_seconds / 60:.1f} | "
+        lines.append(f"| {p.step} | {p.epochs:.1f} | {p.train_seconds / 60:.1f} | {p.cpu_seconds / 60:.1f} | "
                      f"{p.wall_seconds / 60:.1f} | "
                      f"{_fmt_pm(p.ll_mean, p.ll_se)} | {p.sigma:.3f} |")
     lines += [
@@ -490,7 +494,7 @@ def plot_parzen_curve(points: list[CurvePoint], out: str | Path, reference: floa
     se = [p.ll_se for p in points]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     try:
-        ax1.errorbar([p.epoch for p in points], ll, yerr=se, marker="o", ms=3, label="gankit")
+        ax1.errorbar([p.epochs for p in points], ll, yerr=se, marker="o", ms=3, label="gankit")
         ax2.errorbar([p.train_seconds / 60 for p in points], ll, yerr=se, marker="o", ms=3,
                      label="training time")
         ax2.plot([p.wall_seconds / 60 for p in points], ll, ls="--", marker=".", ms=3, alpha=0.6,

@@ -13,7 +13,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from gankit.cli import main
 from gankit.errors import GankitError
 from gankit.reproduce import BudgetReached, CurvePoint, ParzenCurve, reproduce, summarise
 
@@ -47,6 +46,8 @@ def test_reproduce_writes_the_results_folder(mnist_dir, tmp_path):
     assert [p.step for p in result.points] == [3, 6]
     curve = [json.loads(x) for x in (out / "parzen_curve.jsonl").read_text().splitlines()]
     assert [c["step"] for c in curve] == [3, 6] and all(c["n_samples"] == 50 for c in curve)
+    # epochs = step * batch / training images (100 of the 120 synthetic ones; 20 validate)
+    assert [c["epochs"] for c in curve] == [pytest.approx(0.6), pytest.approx(1.2)]
     # training time excludes the evaluations; wall time includes them and grows
     for c in curve:
         assert 0 <= c["train_seconds"] <= c["wall_seconds"] and c["cpu_seconds"] > 0
@@ -113,7 +114,7 @@ def test_parzen_curve_budget_rule_and_clocks():
 
 
 def test_summarise_reports_first_passing_times():
-    pts = [CurvePoint(s, s // 500, s / 10, s / 10 + 1, 1.0, s / 20, ll, 2.0, 0.17, 10000)
+    pts = [CurvePoint(s, s // 500, s / 500, s / 10, s / 10 + 1, 1.0, s / 20, ll, 2.0, 0.17, 10000)
            for s, ll in [(1000, 150.0), (2000, 205.0), (3000, 199.0), (4000, 226.0)]]
     s = summarise(pts)
     assert s["passed"]["200"]["step"] == 2000 and s["passed"]["225"]["step"] == 4000
