@@ -135,21 +135,23 @@ def main() -> None:
     for arch in archs:
         for batch in batches:
             rate = {}
-            for impl in impls:
-                runs = []
-                for _ in range(args.repeats):
+            runs: dict[str, list[float]] = {impl: [] for impl in impls}
+            for _ in range(args.repeats):  # interleaved, so both loops see the same machine load
+                for impl in impls:
                     if impl == "gankit":
-                        runs.append(time_gankit(arch, batch, args.steps, args.threads, args.warmup))
+                        t = time_gankit(arch, batch, args.steps, args.threads, args.warmup)
                     else:
-                        runs.append(baseline_loop.time_baseline(arch, ARCHS[arch], batch, args.steps,
-                                                                args.threads, args.warmup, DATA))
-                sec = statistics.median(runs)
+                        t = baseline_loop.time_baseline(arch, ARCHS[arch], batch, args.steps,
+                                                        args.threads, args.warmup, DATA)
+                    runs[impl].append(t)
+            for impl in impls:
+                sec = statistics.median(runs[impl])
                 gflops = flops_per_iteration(arch, batch) * args.steps / sec / 1e9
                 rate[impl] = batch * args.steps / sec
                 print(json.dumps({"arch": arch, "batch": batch, "impl": impl, "steps": args.steps,
                                   "seconds": round(sec, 3), "images_per_s": round(rate[impl], 1),
                                   "gflops": round(gflops, 1), "pct_of_peak": round(100 * gflops / peak, 1),
-                                  "repeats": [round(r, 3) for r in runs]}), flush=True)
+                                  "repeats": [round(r, 3) for r in runs[impl]]}), flush=True)
             if len(rate) == 2:
                 print(json.dumps({"arch": arch, "batch": batch,
                                   "ratio_gankit_over_baseline": round(rate["gankit"] / rate["baseline"], 2)}),

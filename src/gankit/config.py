@@ -82,7 +82,7 @@ class Config:
                                       "noise) or simultaneous (the authors' code: one forward pass)")
     k: int = _f(1, "discriminator steps per generator step (Algorithm 1's k)")
     batch: int = _f(64, "minibatch size m (real and fake examples per D step)")
-    steps: int = _f(8000, "total number of generator steps (training iterations)")
+    steps: int = _f(6000, "total number of generator steps (training iterations)")
 
     # --- remedies for non-convergence and mode collapse (docs/benchmarks.md section 4) --------
     pack: int = _f(1, "PacGAN: D judges this many samples at once (1 = off; the batch must divide)")
@@ -267,13 +267,22 @@ _PACGAN_TOY = dict(g_hidden=(400, 400, 400, 400), d_hidden=(200, 200, 200), d_ma
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The default: the paper's recipe (maxout + dropout D, momentum SGD, Algorithm 1 as printed)
-    # with a narrower G, on the 8x8 digits that ship with scikit-learn; about 2 minutes on 2 cores.
+    # with a narrower G, on the 8x8 digits that ship with scikit-learn; about 2 CPU minutes.
     "digits": dict(dataset="digits"),
     "paper-mnist": PAPER_MNIST,
     "paper-mnist-fast": PAPER_MNIST_FAST,
     "gauss1d": dict(_TOY, dataset="gauss1d", z_dim=1, z_dist="uniform"),
-    "ring8": dict(_TOY, dataset="ring8"),
-    "grid25": dict(_TOY, dataset="grid25"),
+    # The mode-collapse benchmark's winners (benchmarks/results/mode_collapse_presets.md; issue 5's
+    # goal: all modes, >= 95% HQ samples): wider nets, lr_D = 4 lr_G, and a learning rate divided
+    # every step so that it ends 100x lower (1e-5 for G) after `steps`, which lets G place its
+    # samples precisely (HQ = within 3 sigma: 0.03 on ring8). The decay is per step: with fewer
+    # --steps the final lr is higher and samples less precise. Several CPU minutes per run.
+    "ring8": dict(_TOY, dataset="ring8", g_hidden=(256, 256), d_hidden=(256, 256), lr_d=4e-3,
+                  lr_g=1e-3, lr_decay=1.000153517455465, lr_min=1e-6, steps=30_000,
+                  snapshot_every=5000),
+    "grid25": dict(_TOY, dataset="grid25", g_hidden=(256, 256, 256), d_hidden=(256, 256),
+                   lr_d=4e-3, lr_g=1e-3, r1_gamma=1.0, lr_decay=1.000153517455465, lr_min=1e-6,
+                   steps=30_000, snapshot_every=5000),
     # PacGAN's networks for the 2-D mixtures (docs/benchmarks.md section 1; PacGAN Table 1):
     # G 4x400 ReLU, z in R^2 ~ N(0, I); D 3x200 maxout units of 5 pieces, no dropout; Adam 1e-4,
     # beta1 0.8, batch 100. (PacGAN's G also has BatchNorm; `--g-batchnorm` adds it.)
@@ -330,8 +339,10 @@ PRESET_DESCRIPTIONS = {
                         "0.5, divided by 1.00004 per step): a higher Parzen LL early on a CPU "
                         "(not 225 within an hour: see benchmarks/results/mnist_parzen.md)",
     "gauss1d": "1-D Gaussian, z uniform (the setting of the paper's Figure 1)",
-    "ring8": "8 Gaussians on a ring (mode-collapse benchmark)",
-    "grid25": "25 Gaussians on a 5x5 grid (mode-collapse benchmark)",
+    "ring8": "8 Gaussians on a ring (mode-collapse benchmark); G/D 256x256, lr_D 4e-3, lr_G "
+             "1e-3 decayed 100x over 30,000 steps",
+    "grid25": "25 Gaussians on a 5x5 grid (mode-collapse benchmark); G 3x256, D 2x256, R1 1, "
+              "lr_D 4e-3, lr_G 1e-3 decayed 100x over 30,000 steps",
     "ring8-pacgan": "ring8 with PacGAN's networks (G 4x400 ReLU, D 3x200 maxout x5, Adam 1e-4, "
                     "beta1 0.8, batch 100): the published protocol; about 5x slower than ring8",
     "grid25-pacgan": "grid25 with PacGAN's networks (G 4x400 ReLU, D 3x200 maxout x5, Adam 1e-4, "
