@@ -29,6 +29,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .atomic import atomic_path, write_text_atomic
+from .jsonl import read_jsonl
 
 LOG_4 = math.log(4.0)
 D_X, D_GZ = "Prob/D(x)", "Prob/D(G(z))"
@@ -356,25 +357,6 @@ def _healthy(rows: Sequence[Mapping[str, Any]], th: Thresholds) -> Verdict:
 
 
 # --- run folders -----------------------------------------------------------------------------------
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    """Rows of a JSON-lines file; a missing file is empty, a line cut short by a crash is skipped."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(row, dict):
-                    rows.append(row)
-    return rows
-
 
 def _toy_metric_row(run_dir: Path, dataset: str) -> dict | None:
     """toy_modes for a ring8/grid25 run, computed from its newest checkpoint (2,500 samples: fast)."""

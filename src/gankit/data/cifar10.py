@@ -16,10 +16,7 @@ the 32x32 image in row-major order, then the green, then the blue.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +25,7 @@ import torch
 from ..errors import DataError
 from .archive import safe_extract
 from .base import Dataset
+from .download import download_verified
 from .mnist import cache_dir
 
 ARCHIVE = "cifar-10-binary.tar.gz"
@@ -137,24 +135,6 @@ def download_cifar10(target: Path, timeout: float = 30.0) -> dict[str, Path]:
 
 
 def _download(final: Path, timeout: float) -> None:
-    errors = []
-    part = final.with_name(final.name + ".part")  # never read: only renamed once verified
-    for base in mirrors():
-        url = base + ARCHIVE
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-            digest = _md5(part)
-            if digest != ARCHIVE_MD5:
-                errors.append(f"{url}: checksum mismatch (md5 {digest}, expected {ARCHIVE_MD5})")
-                continue
-            os.replace(part, final)
-            return
-        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
-            reason = " ".join(str(getattr(e, "reason", e)).split()) or type(e).__name__
-            errors.append(f"{url}: {reason}")
-        finally:
-            part.unlink(missing_ok=True)
-    raise DataError(f"could not download {ARCHIVE} ({'; '.join(errors)}); check the network or "
-                    f"$GANKIT_CIFAR10_MIRRORS, or pass --data-dir with a folder holding the files")
+    download_verified([base + ARCHIVE for base in mirrors()], final, ARCHIVE_MD5, _md5, timeout,
+                      "check the network or $GANKIT_CIFAR10_MIRRORS, or pass --data-dir with a "
+                      "folder holding the files")

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.client
 import os
 import struct
-import urllib.error
-import urllib.request
 import zlib
 from pathlib import Path
 
@@ -24,6 +21,7 @@ import torch
 
 from ..errors import DataError
 from .base import Dataset
+from .download import download_verified
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -160,27 +158,10 @@ def download_mnist(target: Path, timeout: float = 30.0) -> dict[str, Path]:
 
 
 def _download_one(name: str, final: Path, timeout: float) -> None:
-    errors = []
-    for base in mirrors():
-        url = base + name + ".gz"
-        part = final.with_name(final.name + ".part")  # never read: only renamed once verified
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-            digest = hashlib.md5(_gunzip_or_raw(part)).hexdigest()
-            if digest != MD5[name]:
-                errors.append(f"{url}: checksum mismatch (md5 {digest}, expected {MD5[name]})")
-                continue
-            os.replace(part, final)
-            return
-        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
-            reason = " ".join(str(getattr(e, "reason", e)).split()) or type(e).__name__
-            errors.append(f"{url}: {reason}")
-        finally:
-            part.unlink(missing_ok=True)
-    raise DataError(f"could not download {name}.gz ({'; '.join(errors)}); check the network or "
-                    f"$GANKIT_MNIST_MIRRORS, or pass --data-dir with a folder holding the IDX files")
+    download_verified([base + name + ".gz" for base in mirrors()], final, MD5[name],
+                      lambda part: hashlib.md5(_gunzip_or_raw(part)).hexdigest(), timeout,
+                      "check the network or $GANKIT_MNIST_MIRRORS, or pass --data-dir with a "
+                      "folder holding the IDX files")
 
 
 def _gunzip_or_raw(path: Path) -> bytes:

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..atomic import atomic_path
+from ..jsonl import read_jsonl
 from ..losses import LOG_2, LOG_4
 
 
 def read_stats(path: str | Path) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a crash: skip it, keep the rest
-    return rows
+    """stats.jsonl rows (a line cut short by a crash is skipped, the rest kept)."""
+    return read_jsonl(path)
 
 
 def plot_curves(stats_path: str | Path, out_path: str | Path, g_loss: str = "nonsaturating") -> Path:
