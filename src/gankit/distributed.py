@@ -56,9 +56,14 @@ def setup(device: str, timeout_s: int) -> DistInfo:
                     initialized_here)
 
 
-def teardown(info: DistInfo) -> None:
-    if info.initialized_here and dist.is_initialized():
-        dist.destroy_process_group()
+def teardown(info: DistInfo, finished: bool = True) -> None:
+    """Leave the job. A rank that finished waits for the others first: a rank that tore its
+    connections down while rank 0 was still writing its report could be aborted by gloo."""
+    if not (info.initialized_here and dist.is_initialized()):
+        return
+    if finished:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def resolve_device(name: str, info: DistInfo) -> torch.device:

@@ -459,6 +459,7 @@ def _session(config: Config):
     """Join a torchrun job if there is one; pick threads and the device; leave the job at the end."""
     info = setup(config.device if config.device != "auto" else
                  ("cuda" if torch.cuda.is_available() else "cpu"), config.dist_timeout)
+    finished = False
     try:
         if info.active and (config.r1_gamma or config.r2_gamma):
             raise ConfigError("R1/R2 penalties need double backward, which DistributedDataParallel "
@@ -468,8 +469,9 @@ def _session(config: Config):
                               f"by the {info.world_size} ranks")
         torch.set_num_threads(choose_threads(config, info.world_size))
         yield info, resolve_device(config.device, info)
+        finished = True
     finally:
-        teardown(info)
+        teardown(info, finished)
 
 
 #: What may change when a run is resumed: how long it runs and its bookkeeping, never the maths.
