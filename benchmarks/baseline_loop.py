@@ -21,19 +21,52 @@ from gankit.data.mnist import find_files, parse_idx, read_bytes
 
 
 class MNISTImages(Dataset):
-    """Per-sample conversion, as torchvision's MNIST + ToTensor() + Normalize((0.5,), (0.5,))."""
+    """What ``torchvision.datasets.MNIST(root, transform=Compose([Resize(28), ToTensor(),
+    Normalize([0.5], [0.5])]))`` does per sample in PyTorch-GAN's gan.py, op for op (torchvision
+    itself does not import beside this torch): a PIL image from the uint8 tensor, the Resize (a
+    PIL copy at 28x28), ToTensor (numpy copy, view, permute to CHW, contiguous, float / 255),
+    Normalize (clone, mean and std as tensors, the std == 0 check, sub_, div_), and the
+    (image, label) pair that the DataLoader's default collate turns into two batched tensors."""
 
     def __init__(self, root: Path):
         path = find_files(root)["train_images"]
-        self.images = parse_idx(read_bytes(path), 3, str(path))[:50_000]
+        labels = find_files(root)["train_labels"]
+        self.data = torch.from_numpy(parse_idx(read_bytes(path), 3, str(path))[:50_000].copy())
+        self.targets = torch.from_numpy(parse_idx(read_bytes(labels), 1, str(labels))[:50_000]
+                                        .astype(np.int64))
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.data)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
-        img = Image.fromarray(self.images[i], mode="L")
-        x = torch.from_numpy(np.array(img, dtype=np.float32) / 255.0).unsqueeze(0)
-        return (x - 0.5) / 0.5
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        img, target = self.data[i], int(self.targets[i])
+        img = Image.fromarray(img.numpy(), mode="L")
+        img = _resize(img, 28)
+        return _normalize(_to_tensor(img), [0.5], [0.5]), target
+
+
+def _resize(img: Image.Image, size: int) -> Image.Image:
+    w, h = img.size  # the shorter side becomes ``size``, the aspect ratio is kept
+    new = (size, int(size * h / w)) if w <= h else (int(size * w / h), size)
+    return img.resize(new, Image.BILINEAR)
+
+
+def _to_tensor(pic: Image.Image) -> torch.Tensor:
+    img = torch.from_numpy(np.array(pic, np.uint8, copy=True))
+    img = img.view(pic.size[1], pic.size[0], len(pic.getbands()))
+    img = img.permute((2, 0, 1)).contiguous()
+    return img.to(dtype=torch.get_default_dtype()).div(255)
+
+
+def _normalize(tensor: torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:
+    if not tensor.is_floating_point() or tensor.ndim < 3:
+        raise TypeError("expected a float image tensor (C, H, W)")
+    tensor = tensor.clone()
+    mean_t = torch.as_tensor(mean, dtype=tensor.dtype, device=tensor.device)
+    std_t = torch.as_tensor(std, dtype=tensor.dtype, device=tensor.device)
+    if (std_t == 0).any():
+        raise ValueError("std evaluated to zero, leading to division by zero")
+    return tensor.sub_(mean_t.view(-1, 1, 1)).div_(std_t.view(-1, 1, 1))
 
 
 class Maxout(nn.Module):
@@ -78,7 +111,7 @@ def time_baseline(arch: str, a: dict, batch: int, steps: int, threads: int, warm
     done, t = 0, None
     log = []
     while done < warmup + steps:
-        for imgs in loader:
+        for imgs, _ in loader:
             if done == warmup:
                 t = time.perf_counter()
             real = imgs.view(imgs.size(0), -1)

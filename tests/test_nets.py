@@ -9,7 +9,7 @@ from torch.testing import assert_close
 
 from gankit.config import resolve_config
 from gankit.data import Dataset
-from gankit.nets import Discriminator, Generator, Maxout, build_networks, sample_noise
+from gankit.nets import Discriminator, Dropout, Generator, Maxout, build_networks, sample_noise
 
 
 def fake_mnist(n=200):
@@ -38,7 +38,7 @@ def test_paper_mnist_networks_match_the_authors_yaml():
     assert_close(G.out.bias, torch.logit(mean).float())
     # D: dropout(0.2) -> maxout 240x5 -> dropout(0.5) -> maxout 240x5 -> dropout(0.5) -> 1 logit
     kinds = [type(m) for m in D.hidden]
-    assert kinds == [nn.Dropout, Maxout, nn.Dropout, Maxout, nn.Dropout]
+    assert kinds == [Dropout, Maxout, Dropout, Maxout, Dropout]
     drops = [m.p for m in D.hidden if isinstance(m, nn.Dropout)]
     assert drops == [0.2, 0.5, 0.5]
     maxouts = [m for m in D.hidden if isinstance(m, Maxout)]
@@ -65,3 +65,31 @@ def test_vector_generator_is_linear_output_and_flat():
     assert x.shape == (10, 2)
     assert D(x).shape == (10,)
     assert not any(isinstance(m, nn.Dropout) for m in D.modules())
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5])
+def test_dropout_keeps_each_unit_with_probability_one_minus_p_and_rescales(p):
+    torch.manual_seed(0)
+    drop = Dropout(p).train()
+    x = torch.ones(400, 1000, requires_grad=True)
+    y = drop(x)
+    kept = y != 0
+    n = kept.numel()
+    # binomial: within 5 standard errors of 1 - p; kept units scaled by exactly 1 / (1 - p)
+    assert abs(kept.float().mean().item() - (1 - p)) < 5 * math.sqrt(p * (1 - p) / n)
+    assert torch.all(y[kept] == 1 / (1 - p))
+    y.sum().backward()  # the gradient flows through kept units only, with the same scale
+    assert torch.equal(x.grad, y.detach())
+    assert torch.equal(drop.eval()(x), x)  # eval mode: the identity, as nn.Dropout
+
+
+def test_maxout_gradient_goes_to_the_winning_piece_as_with_amax():
+    torch.manual_seed(0)
+    m = Maxout(6, 4, 3)
+    x = torch.randn(5, 6)
+    out = m(x)
+    ref = m.linear(x).view(5, 4, 3).amax(dim=2)
+    assert torch.equal(out, ref)
+    g_out, g_ref = torch.autograd.grad(out.sum(), m.linear.weight)[0], \
+        torch.autograd.grad(ref.sum(), m.linear.weight)[0]
+    assert torch.equal(g_out, g_ref)  # no ties in continuous inputs: the same gradient

@@ -23,7 +23,28 @@ class Maxout(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # [N, units * pieces] -> [N, units, pieces]: consecutive pieces form one unit (as pylearn2)
-        return self.linear(x).view(x.shape[0], self.units, self.pieces).amax(dim=2)
+        # max, not amax: its backward routes the gradient by index (~30% cheaper on CPU); the
+        # two differ only on exact ties, which have probability zero.
+        return self.linear(x).view(x.shape[0], self.units, self.pieces).max(dim=2).values
+
+
+class Dropout(nn.Dropout):
+    """Inverted dropout (Srivastava et al., 2014) as nn.Dropout, with a cheaper mask.
+
+    nn.Dropout draws its mask with bernoulli_, about 2.5x slower on CPU than drawing uniforms and
+    comparing; the paper's D draws three masks per forward pass, ~7% of an iteration. The mask
+    has the same distribution: each unit kept independently with probability 1 - p, scaled by
+    1 / (1 - p).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        if self.p == 1:
+            return x * 0
+        # float32 uniforms even under bf16 autocast, so that P(keep) is exactly 1 - p
+        mask = torch.empty(x.shape, device=x.device).uniform_().ge_(self.p)
+        return x * mask.mul_(1.0 / (1.0 - self.p)).to(x.dtype)
 
 
 #: Hidden activations for G: the paper's ReLU, PyTorch-GAN's LeakyReLU(0.2), and smooth ones
@@ -91,14 +112,14 @@ class Discriminator(nn.Module):
         for i, h in enumerate(hidden):
             p = dropout_input if i == 0 else dropout_hidden
             if p > 0:
-                layers.append(nn.Dropout(p))
+                layers.append(Dropout(p))
             if maxout_pieces:
                 layers.append(Maxout(width, h, maxout_pieces))
             else:
                 layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
             width = h
         if dropout_hidden > 0:
-            layers.append(nn.Dropout(dropout_hidden))
+            layers.append(Dropout(dropout_hidden))
         self.hidden = nn.Sequential(*layers)
         self.minibatch = MinibatchDiscrimination(width, minibatch_features) if minibatch_features else None
         self.uses_groups = self.minibatch is not None

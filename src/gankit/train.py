@@ -256,8 +256,10 @@ class Trainer:
         cfg, st = self.config, self.state
         st.schedule_values = apply_schedules(cfg, st.opt_G, st.opt_D, st.step, st.stream.epoch)
         # bf16 autocast: matmuls in bfloat16, weights and optimiser state in float32; softplus
-        # (the losses) is on autocast's float32 list. No loss scaling is needed for bf16.
-        with torch.autocast(st.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+        # (the losses) is on autocast's float32 list. No loss scaling is needed for bf16. No cast
+        # cache: it would keep D's pre-update bf16 weights for the next of k D steps.
+        with torch.autocast(st.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16",
+                            cache_enabled=False):
             stats = self._iteration()
         st.step += 1
         return stats
