@@ -1,13 +1,18 @@
 """Training speed: gankit's loop against the loop users typically write, measured in one run.
 
     python benchmarks/speed.py [--arch paper|pytorchgan] [--batch B] [--steps S]
-                               [--impl gankit|baseline|both] [--threads T] [--repeats R]
+                               [--impl gankit|baseline|both|all] [--threads T] [--repeats R]
 
 Default: every case (both archs x batch 64, 100, 512, both implementations). Prints one JSON line
 per case: arch, batch, impl, steps, seconds (median of repeats), images/s (real images consumed by
 the D steps per second, after warm-up), GFLOP/s from an analytic count of the forward and backward
 FLOPs of one iteration, and the fraction of this machine's float32 matmul peak (measured here,
 first). Then one line per (arch, batch) with the ratio gankit / baseline.
+
+``--impl all`` adds ``gankit-bf16``: the same loop with the networks under bfloat16 autocast
+(``--precision bf16``: weights, optimiser state and losses stay float32). It is a change of
+arithmetic, not only of overhead, so it is reported as its own row beside the float32 one, with
+its own ratio, and the bf16 matmul peak is printed too.
 
 Same algorithm for both: k = 1, alternating, fresh noise for the G step, Adam(2e-4, 0.5, 0.999),
 the same networks and batch. The baseline (baseline_loop.py) is written the way users write it
@@ -80,12 +85,12 @@ def flops_per_iteration(arch: str, m: int) -> float:
     return float(d_step + g_step)
 
 
-def matmul_peak(threads: int, repeats: int = 5) -> float:
-    """Practical float32 matmul throughput (GFLOP/s): best of repeats on 1024^3 and 512x1200x1200."""
+def matmul_peak(threads: int, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """Practical matmul throughput (GFLOP/s): best of repeats on 1024^3 and 512x1200x1200."""
     torch.set_num_threads(threads)
     best = 0.0
     for n, k, p in ((1024, 1024, 1024), (512, 1200, 1200), (1024, 1200, 1200)):
-        a, b = torch.randn(n, k), torch.randn(k, p)
+        a, b = torch.randn(n, k, dtype=dtype), torch.randn(k, p, dtype=dtype)
         for _ in range(3):
             a @ b
         for _ in range(repeats):
@@ -96,9 +101,10 @@ def matmul_peak(threads: int, repeats: int = 5) -> float:
     return best
 
 
-def time_gankit(arch: str, batch: int, steps: int, threads: int, warmup: int) -> float:
+def time_gankit(arch: str, batch: int, steps: int, threads: int, warmup: int,
+                precision: str = "fp32") -> float:
     cfg = resolve_config(**COMMON, **ARCHS[arch], batch=batch, data_dir=str(DATA),
-                         steps=10**9, threads=threads)
+                         steps=10**9, threads=threads, precision=precision)
     dataset = load_dataset("mnist", str(DATA))
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,15 +128,19 @@ def main() -> None:
     ap.add_argument("--batch", type=int, action="append")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
-    ap.add_argument("--impl", choices=["gankit", "baseline", "both"], default="both")
+    ap.add_argument("--impl", choices=["gankit", "baseline", "both", "all"], default="both",
+                    help="both: baseline and gankit; all: also gankit-bf16")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                     help="torch threads for both loops (default: all cores, torch's default)")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     archs, batches = args.arch or ["paper", "pytorchgan"], args.batch or [64, 100, 512]
-    impls = ["baseline", "gankit"] if args.impl == "both" else [args.impl]
+    impls = {"both": ["baseline", "gankit"], "all": ["baseline", "gankit", "gankit-bf16"]}.get(
+        args.impl, [args.impl])
     peak = matmul_peak(args.threads)
-    print(json.dumps({"matmul_peak_gflops": round(peak, 1), "threads": args.threads,
+    peak_bf16 = matmul_peak(args.threads, dtype=torch.bfloat16) if "gankit-bf16" in impls else None
+    print(json.dumps({"matmul_peak_gflops": round(peak, 1), "bf16_matmul_peak_gflops":
+                      peak_bf16 and round(peak_bf16, 1), "threads": args.threads,
                       "loadavg_start": os.getloadavg()[0], "torch": torch.__version__}), flush=True)
     for arch in archs:
         for batch in batches:
@@ -138,8 +148,9 @@ def main() -> None:
             runs: dict[str, list[float]] = {impl: [] for impl in impls}
             for _ in range(args.repeats):  # interleaved, so both loops see the same machine load
                 for impl in impls:
-                    if impl == "gankit":
-                        t = time_gankit(arch, batch, args.steps, args.threads, args.warmup)
+                    if impl.startswith("gankit"):
+                        t = time_gankit(arch, batch, args.steps, args.threads, args.warmup,
+                                        "bf16" if impl.endswith("bf16") else "fp32")
                     else:
                         t = baseline_loop.time_baseline(arch, ARCHS[arch], batch, args.steps,
                                                         args.threads, args.warmup, DATA)
@@ -152,10 +163,11 @@ def main() -> None:
                                   "seconds": round(sec, 3), "images_per_s": round(rate[impl], 1),
                                   "gflops": round(gflops, 1), "pct_of_peak": round(100 * gflops / peak, 1),
                                   "repeats": [round(r, 3) for r in runs[impl]]}), flush=True)
-            if len(rate) == 2:
-                print(json.dumps({"arch": arch, "batch": batch,
-                                  "ratio_gankit_over_baseline": round(rate["gankit"] / rate["baseline"], 2)}),
-                      flush=True)
+            if "baseline" in rate:
+                for impl in (i for i in impls if i != "baseline"):
+                    print(json.dumps({"arch": arch, "batch": batch, "impl": impl,
+                                      f"ratio_{impl}_over_baseline".replace("-", "_"):
+                                      round(rate[impl] / rate["baseline"], 2)}), flush=True)
     print(json.dumps({"loadavg_end": os.getloadavg()[0]}))
 
 

@@ -81,6 +81,21 @@ def test_D_step_leaves_G_untouched_and_G_step_leaves_D_untouched():
     assert any(not torch.equal(v, G0[key]) for key, v in G.state_dict().items())
 
 
+def test_G_step_without_D_weight_gradients_is_bit_identical_to_the_plain_one():
+    # A speed-up that only skips work (D's weight gradients, thrown away in the plain loop) must
+    # not change G's update by a single bit (issue 7).
+    G, D = nets()
+    G_ref, D_ref = copy.deepcopy(G), copy.deepcopy(D)
+    z = torch.randn(M, Z)
+    g_step(G, D, torch.optim.SGD(G.parameters(), lr=0.3), z, g_loss_nonsaturating)
+    opt_ref = torch.optim.SGD(G_ref.parameters(), lr=0.3)
+    g_loss_nonsaturating(D_ref(G_ref(z))).backward()  # D's weight gradients computed too
+    opt_ref.step()
+    assert all(p.grad is not None for p in D_ref.parameters())
+    for p, p_ref in zip(G.parameters(), G_ref.parameters()):
+        assert torch.equal(p, p_ref)
+
+
 def test_d_step_is_one_sgd_step_on_d_loss():
     G, D = nets()
     x, z = torch.rand(M, 4), torch.randn(M, Z)

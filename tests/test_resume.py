@@ -16,6 +16,7 @@ CASES = {
     "digits-sim": dict(preset="digits", schedule="simultaneous"),
     "ring8-adam-k1": dict(preset="ring8"),
     "ring8-adam-k3": dict(preset="ring8", k=3, g_loss="minimax"),
+    "digits-g-ema": dict(preset="digits", g_ema=0.9),  # the weight average is resumed too
 }
 
 

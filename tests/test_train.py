@@ -120,3 +120,35 @@ def test_cuda_asked_for_without_a_gpu_is_a_clear_error(tiny):
         pytest.skip("a GPU is present")
     with pytest.raises(GankitError, match="no CUDA GPU is available"):
         gankit.train(progress=False, **{**tiny, "device": "cuda"})
+
+
+def test_g_ema_is_the_warmed_up_moving_average_of_G_and_is_what_samples(tiny):
+    from gankit.data import load_dataset
+    from gankit.train import build_state
+
+    config = resolve_config(**{**tiny, "g_ema": 0.99})
+    state = build_state(config, load_dataset("digits", None, config))
+    before = [p.clone() for p in state.G_ema.parameters()]
+    with torch.no_grad():
+        for p in state.G.parameters():
+            p.add_(1.0)
+    state.step = 90
+    state.update_ema(0.99)
+    d = min(0.99, 91 / 100)  # warm-up: (1 + t) / (10 + t) until it reaches the decay
+    for e, e0, g in zip(state.G_ema.parameters(), before, state.G.parameters()):
+        torch.testing.assert_close(e, d * e0 + (1 - d) * g)
+    assert not any(p.requires_grad for p in state.G_ema.parameters())
+
+    run = gankit.train(progress=False, **{**tiny, "g_ema": 0.9})
+    tensors, _ = load_checkpoint(run.path / "checkpoints" / "step-000012.safetensors")
+    ema = {k[len("G_ema."):]: v for k, v in tensors.items() if k.startswith("G_ema.")}
+    raw = {k[len("G."):]: v for k, v in tensors.items() if k.startswith("G.")}
+    assert ema.keys() == raw.keys() and not torch.equal(ema["out.weight"], raw["out.weight"])
+    loaded = gankit.load_run(run.path)  # samples come from the average, as the grids did
+    assert torch.equal(loaded.G.out.weight, ema["out.weight"])
+    assert torch.equal(run.G.out.weight, ema["out.weight"])
+
+
+def test_g_ema_outside_zero_one_is_refused(tiny):
+    with pytest.raises(GankitError, match="g_ema"):
+        resolve_config(**{**tiny, "g_ema": 1.0}).validate()

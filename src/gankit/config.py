@@ -90,6 +90,8 @@ class Config:
     r2_gamma: float = _f(0.0, "R2 penalty weight: the same on fake samples")
     instance_noise: float = _f(0.0, "std of Gaussian noise on D's inputs, annealed linearly to 0")
     minibatch_features: int = _f(0, "minibatch discrimination features in D (0 = off)")
+    g_ema: float = _f(0.0, "keep an exponential moving average of G's weights with this decay "
+                           "(e.g. 0.999) and sample from it; 0 = off")
 
     # --- optimisers ----------------------------------------------------------------------------
     optimizer: str = _f("sgd", "adam or sgd (momentum SGD, the paper's)")
@@ -193,7 +195,7 @@ class Config:
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} is a probability of dropping a unit: use 0 <= p < 1 "
                                   f"(got {getattr(self, name)})")
-        for name in ("momentum", "momentum_final", "adam_beta1", "adam_beta2"):
+        for name in ("momentum", "momentum_final", "adam_beta1", "adam_beta2", "g_ema"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1) (got {getattr(self, name)})")
         for name in ("g_init_range", "d_init_range"):

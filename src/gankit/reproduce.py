@@ -154,7 +154,7 @@ class ParzenCurve:
         from .metrics import evaluate
         from .run import Run
 
-        run = Run(trainer.run_dir, trainer.config, trainer.state.G, trainer.state.step)
+        run = Run(trainer.run_dir, trainer.config, trainer.state.G_sample, trainer.state.step)
         [row] = evaluate(run, ["parzen"], seed=self.seed, data=trainer.dataset,
                          options={"parzen": {"n_samples": self.n_samples, "reference": False}})
         return row

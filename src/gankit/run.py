@@ -111,7 +111,8 @@ def generator_from_checkpoint(tensors: dict, meta: dict) -> tuple[Config, Genera
         G = Generator(config.z_dim, tuple(config.g_hidden), tuple(meta["sample_shape"]),
                       sigmoid_output=meta["unit_range"], activation=config.g_activation,
                       batchnorm=config.g_batchnorm)
-    load_module("G", G, tensors)
+    # a run with g_ema samples from the weight average (what its grids and metrics showed)
+    load_module("G_ema" if any(k.startswith("G_ema.") for k in tensors) else "G", G, tensors)
     return config, G
 
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import math
@@ -62,6 +63,25 @@ class TrainingState:
     schedule_values: dict[str, float] = field(default_factory=dict)
     dist: DistInfo = field(default_factory=DistInfo)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    G_ema: Generator | None = None  # the moving average of G's weights (config.g_ema > 0)
+
+    @property
+    def G_sample(self) -> Generator:
+        """The generator to sample from: the weight average when there is one, else G."""
+        return self.G_ema if self.G_ema is not None else self.G
+
+    def update_ema(self, decay: float) -> None:
+        """G_ema <- decay G_ema + (1 - decay) G (Yazici et al., 2019: averaging G's iterates damps
+        the oscillation of the game and gives cleaner samples). The decay is warmed up as
+        (1 + t) / (10 + t), so early averages do not remember the random initialisation."""
+        if self.G_ema is None:
+            return
+        decay = min(decay, (1 + self.step) / (10 + self.step))
+        with torch.no_grad():
+            torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()),
+                                 1.0 - decay)
+            for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):  # BatchNorm statistics
+                b_ema.copy_(b)
 
     def next_noise(self, m: int, config: Config) -> torch.Tensor:
         """m noise vectors (the global batch; a distributed rank keeps its own slice)."""
@@ -102,12 +122,16 @@ def build_state(config: Config, dataset: Dataset, info: DistInfo = DistInfo(),
     fixed_z = sample_noise(config.grid_size, config.z_dim, config.z_dist,
                            torch.Generator().manual_seed(config.seed + 3))
     stream = MinibatchStream(dataset.train, config.batch, data_gen, info.rank, info.world_size)
-    return TrainingState(G, D, opt_G, opt_D, stream, noise_gen, fixed_z, dist=info, device=device)
+    G_ema = copy.deepcopy(G).requires_grad_(False).eval() if config.g_ema > 0 else None
+    return TrainingState(G, D, opt_G, opt_D, stream, noise_gen, fixed_z, dist=info, device=device,
+                         G_ema=G_ema)
 
 
 def state_to_checkpoint(state: TrainingState, config: Config, dataset: Dataset
                         ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     tensors = {**module_tensors("G", state.G), **module_tensors("D", state.D)}
+    if state.G_ema is not None:
+        tensors.update(module_tensors("G_ema", state.G_ema))
     meta: dict[str, Any] = {
         "config": config.to_dict(), "step": state.step, "epoch": state.stream.epoch,
         "elapsed_seconds": state.elapsed, "sample_shape": list(dataset.sample_shape),
@@ -145,6 +169,8 @@ def restore_state(state: TrainingState, tensors: dict[str, torch.Tensor], meta: 
     """Put a checkpoint back into a freshly built state (exact resume)."""
     load_module("G", state.G, tensors)
     load_module("D", state.D, tensors)
+    if state.G_ema is not None:
+        load_module("G_ema", state.G_ema, tensors)
     unflatten_optimizer("opt_G", state.opt_G, tensors, meta["opt_G"])
     unflatten_optimizer("opt_D", state.opt_D, tensors, meta["opt_D"])
     state.stream.load_state_dict({"order": tensors["data.order"],
@@ -236,12 +262,13 @@ class Trainer:
     def save_grid(self) -> None:
         if not self.writes:
             return
-        G = self.state.G
+        G = self.state.G_sample
+        was = G.training
         G.eval()
         try:
             x = G(self.state.fixed_z.to(self.state.device)).cpu()
         finally:
-            G.train()
+            G.train(was)
         real = self.dataset.train if not self.dataset.is_image else None
         save_samples(x, self.run_dir / "samples" / f"fakes-{self.state.step:06d}.png", real=real,
                      title=f"step {self.state.step}")
@@ -261,6 +288,7 @@ class Trainer:
         with torch.autocast(st.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16",
                             cache_enabled=False):
             stats = self._iteration()
+        st.update_ema(cfg.g_ema)
         st.step += 1
         return stats
 
@@ -351,7 +379,8 @@ class Trainer:
         if st.step % cfg.snapshot_every != 0 and checkpoint is None:  # e.g. resumed at the end
             checkpoint = self.save_checkpoint()
         self.report()
-        run = Run(self.run_dir, cfg, st.G, st.step, checkpoint=checkpoint, interrupted=interrupted)
+        run = Run(self.run_dir, cfg, st.G_sample, st.step, checkpoint=checkpoint,
+                  interrupted=interrupted)
         run.is_main = self.writes
         return run
 
