@@ -12,7 +12,8 @@ Means and standard errors are over the seeds; the table shows the published rows
 
 Architectures: ``--arch pacgan`` uses the presets ``ring8-pacgan``/``grid25-pacgan`` (PacGAN's
 networks: G 4x400 ReLU, D 3x200 maxout x5, Adam 1e-4, beta1 0.8); ``--arch toy`` the presets
-``ring8``/``grid25`` (G 128x128 ReLU, D 128x128 LeakyReLU, Adam 1e-3, beta1 0.5), about 5x faster.
+``ring8``/``grid25`` (their networks and schedules are printed in the report's header; see
+``gankit presets``), several times faster.
 
 Remedies are named cases; ``NAME=VALUE`` sets a case's parameter (e.g. ``r1=0.1``, ``noise=0.5``,
 ``pack=3``, ``lrs=2``, ``mbd=16``), otherwise the per-dataset default below is used; ``A+B``
@@ -247,6 +248,19 @@ def run_case(dataset: str, arch: str, case: Mapping[str, Any], seed: int, steps:
             "real": {k: row[f"real_{k}"] for k in ("modes", "hq_percent", "kl")}}
 
 
+def preset_summary(name: str) -> str:
+    """What a toy preset trains, read from the preset itself (so the report cannot go stale)."""
+    from gankit.config import resolve_config
+
+    c = resolve_config(preset=name)
+    x = lambda widths: "x".join(str(w) for w in widths)  # noqa: E731
+    extra = f", R1 {c.r1_gamma:g}" if c.r1_gamma else ""
+    extra += f", G weight average {c.g_ema:g}" if c.g_ema else ""
+    return (f"{name}: G {x(c.g_hidden)} {c.g_activation}, D {x(c.d_hidden)} LeakyReLU(0.2), "
+            f"Adam lr_D {c.lr_d:g} / lr_G {c.lr_g:g} (beta1 {c.adam_beta1:g}) divided by "
+            f"{c.lr_decay:.6g} per step{extra}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=2500, help="generator steps per run")
@@ -291,9 +305,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     runs_dir = args.runs_dir or tempfile.mkdtemp(prefix="gankit-mode-collapse-")
     arch_desc = ("PacGAN's networks (presets ring8-pacgan/grid25-pacgan: G 4x400 ReLU, z ~ N(0, I) "
                  "in R^2; D 3x200 maxout x5, no dropout; Adam 1e-4, beta1 0.8)" if args.arch == "pacgan"
-                 else "gankit's toy presets ring8/grid25 (G 128x128 ReLU, z ~ N(0, I) in R^2; D "
-                      "128x128 LeakyReLU(0.2), no dropout; Adam 1e-3, beta1 0.5), not PacGAN's "
-                      "networks")
+                 else "gankit's toy presets (" + "; ".join(preset_summary(d) for d in datasets)
+                 + "; z ~ N(0, I) in R^2, no dropout), not PacGAN's networks")
     meta = {"command": "python benchmarks/mode_collapse.py " + " ".join(
                 a if " " not in a else repr(a) for a in (argv if argv is not None else sys.argv[1:])),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "steps": args.steps,

@@ -64,6 +64,16 @@ def test_dcgan_mnist_preset_builds_conv_nets_with_dcgan_init():
     assert_close(G.out.bias, torch.logit(mean).float())
 
 
+def test_pack_with_the_conv_arch_stacks_pack_images_along_D_s_channels():
+    from gankit.nets import Packed
+
+    G, D = build_networks(resolve_config("dcgan-mnist", pack=2, conv_width=8), fake_images(c=3))
+    assert isinstance(D, Packed) and D.pack == 2
+    first = next(m for m in D.modules() if isinstance(m, nn.Conv2d))
+    assert first.in_channels == 6  # 2 images x 3 channels judged together
+    assert D(torch.rand(8, 3, 28, 28)).shape == (4,)
+
+
 def test_conv_arch_refuses_vectors_and_odd_image_sizes():
     cfg = resolve_config("ring8", arch="conv")
     with pytest.raises(ConfigError, match="needs an image dataset"):

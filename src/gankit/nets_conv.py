@@ -106,8 +106,9 @@ def set_conv_output_bias_from_data(G: ConvGenerator, data: torch.Tensor) -> None
         G.out.bias.copy_(torch.logit(mean).float())
 
 
-def build_conv_networks(config, dataset) -> tuple[ConvGenerator, ConvDiscriminator]:
-    """Conv G and D for an image dataset ``[N, C, R, R]``, DCGAN-initialised."""
+def build_conv_networks(config, dataset) -> tuple[ConvGenerator, nn.Module]:
+    """Conv G and D for an image dataset ``[N, C, R, R]``, DCGAN-initialised; with ``pack`` > 1,
+    D sees ``pack`` images stacked along the channels (PacGAN)."""
     from .errors import ConfigError  # errors imports nothing
 
     if not dataset.is_image or not dataset.unit_range:
@@ -115,7 +116,8 @@ def build_conv_networks(config, dataset) -> tuple[ConvGenerator, ConvDiscriminat
                           f"{dataset.sample_shape} (use --arch mlp)")
     try:
         G = ConvGenerator(config.z_dim, dataset.sample_shape, config.conv_width)
-        D = ConvDiscriminator(dataset.sample_shape, config.conv_width)
+        c, *hw = dataset.sample_shape
+        D = ConvDiscriminator((config.pack * c, *hw), config.conv_width)
     except ValueError as e:
         raise ConfigError(f"{dataset.name} images are {'x'.join(map(str, dataset.sample_shape))}: "
                           f"{e}") from None
@@ -123,4 +125,8 @@ def build_conv_networks(config, dataset) -> tuple[ConvGenerator, ConvDiscriminat
     dcgan_init_(D)
     if config.g_output_bias_from_data:
         set_conv_output_bias_from_data(G, dataset.train)
+    if config.pack > 1:
+        from .nets import Packed
+
+        D = Packed(D, config.pack)
     return G, D
