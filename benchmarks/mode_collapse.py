@@ -1,7 +1,7 @@
 """Mode-collapse benchmark: the plain GAN against each remedy on ring8 and grid25, same budget.
 
     python benchmarks/mode_collapse.py [--steps 2500] [--seeds 5] [--datasets ring8,grid25]
-        [--remedies plain,pack2,pack4,r1,noise,lrs,mbd] [--arch toy|pacgan]
+        [--remedies plain,pack2,pack4,r1,noise,lrs,mbd,ema] [--arch toy|pacgan]
         [--out benchmarks/results/mode_collapse.md]
     python benchmarks/mode_collapse.py --from-json benchmarks/results/mode_collapse.json
 
@@ -48,6 +48,7 @@ REMEDIES: dict[str, tuple[str | None, Mapping[str, float], str]] = {
     "noise": ("instance_noise", {"ring8": 0.1, "grid25": 0.5}, "instance noise, sigma={v:g} -> 0"),
     "lrs": ("lr_ratio", {"ring8": 4, "grid25": 4}, "separate lrs, lr_D = {v:g} x lr_G"),
     "mbd": ("minibatch_features", {"ring8": 8, "grid25": 8}, "minibatch discrimination, {v:g} feats"),
+    "ema": ("g_ema", {"ring8": 0.999, "grid25": 0.999}, "G weight average, decay={v:g}"),
 }
 DEFAULT_REMEDIES = "plain,pack2,pack4,r1,noise,lrs,mbd"
 

@@ -142,6 +142,8 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--bitwise-steps", type=int, default=20)
     args = ap.parse_args()
+    if args.seeds < 2:
+        raise SystemExit("--seeds must be at least 2: the seed-to-seed spread is the yardstick")
     torch.set_num_threads(1)
     ok = True
 

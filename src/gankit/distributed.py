@@ -44,6 +44,8 @@ def setup(device: str, timeout_s: int) -> DistInfo:
     if world <= 1:
         return DistInfo()
     initialized_here = False
+    if device.startswith("cuda") and torch.cuda.is_available():  # this rank's GPU, before NCCL
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
     if not dist.is_initialized():
         backend = "nccl" if device.startswith("cuda") else "gloo"
         try:

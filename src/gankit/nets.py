@@ -23,8 +23,9 @@ class Maxout(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # [N, units * pieces] -> [N, units, pieces]: consecutive pieces form one unit (as pylearn2)
-        # max, not amax: its backward routes the gradient by index (~30% cheaper on CPU); the
-        # two differ only on exact ties, which have probability zero.
+        # max, not amax: its backward routes the gradient by index (~30% cheaper on CPU). On a
+        # tie (rare in float32, common in bf16) max gives the whole gradient to one piece, amax
+        # splits it: both are valid subgradients.
         return self.linear(x).view(x.shape[0], self.units, self.pieces).max(dim=2).values
 
 

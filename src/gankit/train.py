@@ -341,6 +341,7 @@ class Trainer:
         t_start = time.perf_counter() - st.elapsed
         interrupted = False
         checkpoint = None
+        saved_last = False  # the same on every rank (rank >= 1 gets no checkpoint path back)
         log_file = (open(self.stats_path, "a", encoding="utf-8") if self.writes
                     else contextlib.nullcontext())
         with _StopFlag() as stop, log_file as log:
@@ -369,6 +370,7 @@ class Trainer:
                     self._check_finite({}, bar)  # weights: identical on every rank
                     self.save_grid()
                     checkpoint = self.save_checkpoint()
+                    saved_last = last
                     self.save_curves()
                     for callback in self.callbacks:  # e.g. periodic metrics (gankit reproduce)
                         callback(self)
@@ -376,7 +378,7 @@ class Trainer:
                     interrupted = True
                     break
         bar.close()
-        if st.step % cfg.snapshot_every != 0 and checkpoint is None:  # e.g. resumed at the end
+        if not saved_last:  # e.g. resumed at the end: no step ran, but the caller gets a checkpoint
             checkpoint = self.save_checkpoint()
         self.report()
         run = Run(self.run_dir, cfg, st.G_sample, st.step, checkpoint=checkpoint,
@@ -498,9 +500,17 @@ def _session(config: Config):
         if info.active and config.batch % info.world_size:
             raise ConfigError(f"--batch {config.batch} (the global minibatch m) must be divisible "
                               f"by the {info.world_size} ranks")
+        if info.active and (config.batch // info.world_size) % config.pack:
+            per_rank = config.batch // info.world_size
+            raise ConfigError(f"each of the {info.world_size} ranks gets {per_rank} examples, not "
+                              f"a multiple of --pack {config.pack}; pick --batch divisible by "
+                              f"{info.world_size * config.pack}")
         torch.set_num_threads(choose_threads(config, info.world_size))
         yield info, resolve_device(config.device, info)
         finished = True
+    except TrainingDiverged:  # every rank sees it at the same step; rank 0 writes the report
+        finished = True       # first, so all wait for it before leaving
+        raise
     finally:
         teardown(info, finished)
 
