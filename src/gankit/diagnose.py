@@ -139,8 +139,9 @@ def check_diverged(rows: Sequence[Mapping[str, Any]], th: Thresholds = Threshold
         if bad:
             step = r.get("step", float("nan"))
             good = _finite(rows)
-            ev: dict[str, float] = {"step": float(step), "last_finite_step":
-                                    float(good[-1]["step"]) if good and "step" in good[-1] else float("nan")}
+            ev: dict[str, float] = {"step": float(step)}
+            if good and "step" in good[-1]:  # none when the very first logged row is bad
+                ev["last_finite_step"] = float(good[-1]["step"])
             for k in ("Loss/D", "Loss/G", D_X, D_GZ, *GRAD_KEYS):
                 if good and _is_number(good[-1].get(k)):
                     ev[f"last_finite {k}"] = _r(float(good[-1][k]))
@@ -460,7 +461,8 @@ def plot_diagnosis(stats_rows: Sequence[Mapping[str, Any]], verdicts: Sequence[V
                     ax.plot(steps, y, label=key)
             ax.set_yscale("log")
             ax.set_ylabel("gradient norm")
-            ax.legend(fontsize=7, loc="upper right")
+            if ax.get_legend_handles_labels()[0]:  # all NaN: nothing to label
+                ax.legend(fontsize=7, loc="upper right")
         if len(steps):
             start = steps[-max(2, int(math.ceil(len(steps) * window)))] if len(steps) > 1 else steps[0]
             for a in axes:
