@@ -187,3 +187,23 @@ def test_eval_is_listed_in_help(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "eval" in capsys.readouterr().out
+
+
+def test_a_toy_sample_file_is_scored_with_dataset(tmp_path, capsys):
+    # what `gankit sample RUN --n 2500 --out s.npy` writes for a grid25 run: points in R^2
+    from gankit.data import load_dataset
+
+    real = load_dataset("grid25", None).train[:2500].numpy()
+    np.save(tmp_path / "s.npy", real)
+    code, out, err = run_cli(capsys, "eval", "--samples", tmp_path / "s.npy", "--dataset", "grid25",
+                             "--metric", "toy_modes")
+    assert code == 0, err
+    row = json.loads(out.strip().splitlines()[-1])
+    assert row["modes"] == 25 and row["hq_percent"] > 97 and row["dataset"] == "grid25"
+    np.save(tmp_path / "three.npy", np.zeros((10, 3), dtype=np.float32))
+    line = one_line_error(*run_cli(capsys, "eval", "--samples", tmp_path / "three.npy",
+                                   "--dataset", "grid25", "--metric", "toy_modes"))
+    assert "(N, 2)" in line
+    line = one_line_error(*run_cli(capsys, "eval", "--samples", tmp_path / "s.npy", "--dataset",
+                                   "grid26", "--metric", "toy_modes"))
+    assert "unknown dataset 'grid26'" in line

@@ -33,7 +33,11 @@ def register(subparsers) -> None:
                         f"(default: parzen)")
     p.add_argument("--samples", metavar="FILE.npy",
                    help="score this array instead of a run: MNIST-shaped samples (N, 784) or "
-                        "(N, 1, 28, 28), floats in [0, 1]")
+                        "(N, 1, 28, 28), floats in [0, 1]; or points (N, 2) with --dataset "
+                        "ring8/grid25")
+    p.add_argument("--dataset", metavar="NAME", default="mnist",
+                   help="what a --samples file holds samples of (default: mnist; e.g. grid25 "
+                        "with --metric toy_modes)")
     p.add_argument("--data-dir", metavar="DIR",
                    help="folder with the dataset files (MNIST IDX); default: the run's, or the cache")
     p.add_argument("--seed", type=int, default=0,
@@ -46,7 +50,7 @@ def register(subparsers) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from ..metrics import check_metric_names, check_samples, evaluate
+    from ..metrics import check_metric_names, evaluate
 
     names = check_metric_names(args.metrics or ["parzen"])
     if (args.run_dir is None) == (args.samples is None):
@@ -60,8 +64,14 @@ def run_eval(args: argparse.Namespace) -> int:
         parzen_opts["n_samples"] = args.n_samples
     options = {"parzen": parzen_opts} if "parzen" in names else {}
     if args.samples is not None:
-        x = check_samples(load_samples(args.samples))
-        rows = evaluate(x, names, seed=args.seed, dataset="mnist", data_dir=args.data_dir,
+        from ..data import DATASETS
+
+        if args.dataset not in DATASETS:
+            raise GankitError(f"unknown dataset '{args.dataset}'; choose from "
+                              f"{', '.join(DATASETS)}")
+        mnist_shaped = args.dataset == "mnist"
+        x = load_samples(args.samples, mnist_shaped)
+        rows = evaluate(x, names, seed=args.seed, dataset=args.dataset, data_dir=args.data_dir,
                         source=str(args.samples), options=options)
     else:
         from ..run import load_run
@@ -77,8 +87,9 @@ def run_eval(args: argparse.Namespace) -> int:
 _SHAPES = ("(N, 784)", "(N, 1, 28, 28)")
 
 
-def load_samples(path: str | Path) -> np.ndarray:
-    """Read a .npy sample file safely (never unpickles) and check its shape: a GankitError if wrong."""
+def load_samples(path: str | Path, mnist_shaped: bool = True) -> np.ndarray:
+    """Read a .npy sample file safely (never unpickles) and check its shape (MNIST's, or at least
+    (N, D) for other datasets, whose exact shape evaluate() checks): a GankitError if wrong."""
     path = Path(path)
     if not path.is_file():
         raise GankitError(f"sample file {path} does not exist")
@@ -98,7 +109,10 @@ def load_samples(path: str | Path) -> np.ndarray:
         reason = " ".join(str(e).split()) or type(e).__name__
         raise GankitError(f"cannot read {path} as a .npy array ({reason}); save the samples with "
                           f"numpy.save") from None
-    if not (x.ndim == 2 and x.shape[1] == 784 or x.ndim == 4 and x.shape[1:] == (1, 28, 28)):
+    if not mnist_shaped:
+        if x.ndim < 2:
+            raise GankitError(f"{path} holds an array of shape {x.shape}; expected (N, ...) samples")
+    elif not (x.ndim == 2 and x.shape[1] == 784 or x.ndim == 4 and x.shape[1:] == (1, 28, 28)):
         raise GankitError(f"{path} holds an array of shape {x.shape}; expected MNIST samples "
                           f"{' or '.join(_SHAPES)}")
     if x.shape[0] == 0:

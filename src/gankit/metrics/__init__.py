@@ -106,15 +106,17 @@ def evaluate(run_or_samples: Any, names: Sequence[str] = ("parzen",), *, seed: i
         source = source or str(getattr(run, "checkpoint", None) or run.path)
         jsonl = jsonl if jsonl is not None else Path(run.path) / "metrics.jsonl"
     else:
-        fixed = check_samples(run_or_samples)
-        sample = lambda n, s: fixed  # noqa: E731: a file's samples are all used, whatever n and seed
         dataset, step = dataset or "mnist", None
+        fixed = check_samples(run_or_samples, unit_range=dataset not in VECTOR_DATASETS)
         source = source or f"array of {len(fixed)} samples"
     if data is None:
         from ..data import load_dataset  # late: only when a metric needs data
 
         # a run's own config carries its loader options (image size, channels of a folder)
         data = load_dataset(dataset, data_dir, run_or_samples.config if is_run else None)
+    if not is_run:
+        fixed = _as_samples_of(fixed, data)
+        sample = lambda n, s: fixed  # noqa: E731: a file's samples are all used, whatever n and seed
     results = []
     for name in names:
         metric = METRICS[name]
@@ -134,6 +136,21 @@ def evaluate(run_or_samples: Any, names: Sequence[str] = ("parzen",), *, seed: i
     return results
 
 
+#: Datasets of points in R^d rather than images in [0, 1].
+VECTOR_DATASETS = ("gauss1d", "ring8", "grid25")
+
+
+def _as_samples_of(x: torch.Tensor, data) -> torch.Tensor:
+    """``x`` shaped as the dataset's samples (flat rows are accepted), or a GankitError."""
+    shape = tuple(data.sample_shape)
+    if tuple(x.shape[1:]) == shape:
+        return x
+    if x[0].numel() == math.prod(shape) and x.dim() == 2:
+        return x.reshape(len(x), *shape)
+    raise GankitError(f"samples have shape {tuple(x.shape)}; {data.name} samples are "
+                      f"(N, {', '.join(map(str, shape))})")
+
+
 def append_jsonl(path: str | Path, row: Mapping[str, Any]) -> None:
     """Append one JSON line (one write call, flushed) to ``path``."""
     line = json.dumps(row, allow_nan=True) + "\n"
@@ -145,8 +162,9 @@ def append_jsonl(path: str | Path, row: Mapping[str, Any]) -> None:
                           f"permissions") from None
 
 
-def check_samples(x: Any) -> torch.Tensor:
-    """Samples as a float32 tensor ``[N, ...]`` with finite values in [0, 1], or a GankitError."""
+def check_samples(x: Any, unit_range: bool = True) -> torch.Tensor:
+    """Samples as a float32 tensor ``[N, ...]`` with finite values (in [0, 1] for images unless
+    ``unit_range`` is False, as for the 2-D toy mixtures), or a GankitError."""
     if isinstance(x, np.ndarray):
         if not (np.issubdtype(x.dtype, np.floating)):
             hint = "; divide 0-255 pixels by 255" if np.issubdtype(x.dtype, np.integer) else ""
@@ -161,6 +179,8 @@ def check_samples(x: Any) -> torch.Tensor:
         raise GankitError(f"samples must be an array [N, ...] with N >= 1, got shape {tuple(x.shape)}")
     if not bool(torch.isfinite(x).all()):
         raise GankitError("samples contain NaN or infinite values")
+    if not unit_range:
+        return x
     lo, hi = float(x.min()), float(x.max())
     if lo < 0.0 or hi > 1.0:
         hint = ("; they look like 0-255 pixels: divide by 255" if hi > 1.0 and hi <= 255 and lo >= 0
