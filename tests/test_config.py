@@ -27,6 +27,12 @@ def test_paper_mnist_preset_holds_the_papers_settings():
     assert cfg.run_tag == "mnist-ns-k1-sim"
 
 
+def test_paper_mnist_ema_differs_from_the_paper_only_by_the_weight_average():
+    paper, ema = resolve_config("paper-mnist").to_dict(), resolve_config("paper-mnist-ema").to_dict()
+    differ = {k for k in paper if paper[k] != ema[k]}
+    assert differ == {"preset", "g_ema"} and ema["g_ema"] == 0.9999 and paper["g_ema"] == 0.0
+
+
 def test_every_preset_resolves():
     for name in PRESETS:
         assert resolve_config(name).preset == name

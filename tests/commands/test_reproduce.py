@@ -128,7 +128,8 @@ def test_cli_reproduce_mnist(mnist_dir, tmp_path, capsys):
     # the real paper-mnist networks, stopped by the budget at the first snapshot
     code, out, err = run_cli(capsys, "reproduce", "mnist", "--data-dir", mnist_dir, "--out",
                              tmp_path / "res", "--budget-minutes", "0.000001",
-                             "--eval-every-steps", "2", "--quiet", "--threads", "1")
+                             "--eval-every-steps", "2", "--quiet", "--threads", "1",
+                             "--set", "g_ema=0.99", "--set", "d-dropout-hidden = 0.4")
     assert code == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["final"]["step"] == 2 and summary["paper"] == {"ll_mean": 225.0, "ll_se": 2.0}
@@ -136,6 +137,8 @@ def test_cli_reproduce_mnist(mnist_dir, tmp_path, capsys):
     assert (tmp_path / "res" / "results.md").is_file()
     config = json.loads(next((tmp_path / "res" / "runs").glob("*/config.json")).read_text())
     assert config["preset"] == "paper-mnist" and config["schedule"] == "simultaneous"
+    assert config["g_ema"] == 0.99 and config["d_dropout_hidden"] == 0.4  # --set, recorded
+    assert config["steps"] > 100_000  # the budget, not paper-mnist's 100,000 steps, ends the run
 
 
 def test_cli_reproduce_usage_errors(mnist_dir, tmp_path, capsys):
@@ -147,6 +150,12 @@ def test_cli_reproduce_usage_errors(mnist_dir, tmp_path, capsys):
     assert "MNIST preset" in line
     line = one_line_error(*run_cli(capsys, "reproduce", "mnist", "--preset", "paper-mnst"))
     assert "did you mean 'paper-mnist'" in line
+    for bad, words in (("g_ema", "KEY=VALUE"), ("g_emma=0.9", "did you mean 'g_ema'"),
+                       ("g_ema=1.5", "g_ema"), ("precision=fp8", "precision")):
+        line = one_line_error(*run_cli(capsys, "reproduce", "mnist", "--data-dir", mnist_dir,
+                                       "--out", tmp_path / "bad", "--set", bad))
+        assert words in line, line
+    assert not (tmp_path / "bad").exists()  # refused before anything was written
 
 
 def test_cpu_budget_clock_ignores_wall_time():

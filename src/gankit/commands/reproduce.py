@@ -46,7 +46,8 @@ def register(subparsers) -> None:
     p.add_argument("dataset", choices=("mnist",), help="the experiment (mnist: Table 1's MNIST column)")
     p.add_argument("--budget-minutes", type=_positive_float, default=60.0, metavar="M",
                    help="training time budget in minutes, Parzen evaluations excluded; training "
-                        "stops at the last evaluation before it (default: 60)")
+                        "stops at the last evaluation before it, however many steps that is "
+                        "(--set steps=N caps it) (default: 60)")
     p.add_argument("--budget-clock", choices=("wall", "cpu"), default="wall",
                    help="what the budget counts: wall (training wall time) or cpu (this process's "
                         "CPU time, fair on a shared machine) (default: wall)")
@@ -62,8 +63,22 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="training, sampling and figure seed (default: 0)")
     p.add_argument("--threads", type=_positive_int, default=None, metavar="T",
                    help="CPU threads for torch (default: the preset's, else automatic)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="change one config field of the preset, repeatable (e.g. --set "
+                        "precision=bf16 --set g_ema=0.9999); recorded in the run's config.json")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run_reproduce)
+
+
+def _overrides(items: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` strings as a dict; the config coerces and validates the values."""
+    fields = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise GankitError(f"--set expects KEY=VALUE (e.g. --set precision=bf16), got {item!r}")
+        fields[key.strip().replace("-", "_")] = value.strip()
+    return fields
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
@@ -72,7 +87,8 @@ def run_reproduce(args: argparse.Namespace) -> int:
     result = reproduce(args.dataset, out=args.out, budget_minutes=args.budget_minutes,
                        data_dir=args.data_dir, preset=args.preset,
                        eval_every_steps=args.eval_every_steps, seed=args.seed, threads=args.threads,
-                       budget_clock=args.budget_clock, progress=not args.quiet)
+                       budget_clock=args.budget_clock, overrides=_overrides(args.overrides),
+                       progress=not args.quiet)
     s = result.summary
     if not result.points:  # pragma: no cover - reproduce raises first
         raise GankitError("no evaluation was made")
