@@ -10,6 +10,15 @@ the curve and the times at which it passed 200 and 225. Results: ``benchmarks/re
     python benchmarks/mnist_parzen.py --preset paper-mnist --set optimizer=adam --set lr_d=2e-4 \\
         --set lr_g=2e-4 --set lr_decay=1 --budget-minutes 8 --eval-every-steps 2500   # a probe
 
+``--extend DIR`` finishes a results folder whose run stopped before its budget was spent and was
+continued with ``gankit train --resume DIR/runs/RUN --steps N --snapshot-every E
+--keep-checkpoints 1000`` (an exact resume; keep every checkpoint): it scores the checkpoints beyond
+the curve that lie inside the budget (the folder's, or ``--budget-minutes``), and rewrites the
+curve, Figures 2 and 3, summary.json and results.md. Training time after the resume is the
+checkpoints' own clock (it continues across the resume; the first part's evaluations are
+subtracted); pass ``--resume-cpu-seconds`` (the resumed process's CPU time) to place its CPU
+minutes, else they are scaled from the first part's ratio.
+
 ``--compare DIR [DIR ...]`` prints the curves of finished result folders side by side, with a
 least-squares fit LL = a + b ln(CPU minutes) over the points from epoch 10 on and its projection to
 60 and 120 CPU minutes (one and two cores for an hour): an extrapolation, labelled as such.
@@ -25,6 +34,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import yaml
@@ -35,8 +45,9 @@ from gankit.reproduce import reproduce
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="paper-mnist")
-    p.add_argument("--budget-minutes", type=float, default=60.0,
-                   help="training minutes (Parzen evaluations excluded)")
+    p.add_argument("--budget-minutes", type=float, default=None,
+                   help="training minutes, Parzen evaluations excluded (default: 60; with "
+                        "--extend: the results folder's budget)")
     p.add_argument("--budget-clock", choices=("wall", "cpu"), default="wall",
                    help="cpu: this process's CPU time (use on a shared machine, with --threads 1)")
     p.add_argument("--eval-every-steps", type=int, default=2500)
@@ -48,9 +59,15 @@ def main() -> int:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override, repeatable (e.g. optimizer=adam)")
     p.add_argument("--compare", nargs="+", metavar="DIR", help="summarise finished result folders")
+    p.add_argument("--extend", metavar="DIR", help="score a resumed run's new checkpoints (see above)")
+    p.add_argument("--resume-cpu-seconds", type=float, default=None,
+                   help="--extend: CPU seconds of the resumed training process")
     args = p.parse_args()
     if args.compare:
         return compare([Path(d) for d in args.compare])
+    if args.extend:
+        return extend(Path(args.extend), args.budget_minutes, args.data_dir, args.threads,
+                      args.resume_cpu_seconds)
     overrides = {}
     for item in args.set:
         key, _, value = item.partition("=")
@@ -58,7 +75,8 @@ def main() -> int:
     out = args.out or f"/tmp/mnist-parzen-{args.preset}-{time.strftime('%H%M%S')}"
     print(f"load average at start: {os.getloadavg()}; threads {args.threads}; overrides {overrides}",
           flush=True)
-    result = reproduce("mnist", out=out, budget_minutes=args.budget_minutes, data_dir=args.data_dir,
+    result = reproduce("mnist", out=out, budget_minutes=args.budget_minutes or 60.0,
+                       data_dir=args.data_dir,
                        preset=args.preset, eval_every_steps=args.eval_every_steps, seed=args.seed,
                        n_samples=args.n_samples, threads=args.threads, overrides=overrides,
                        budget_clock=args.budget_clock,
@@ -76,6 +94,107 @@ def main() -> int:
                                       f"{hit['train_minutes']} train min" if hit else "no"))
     print(json.dumps({"final": s["final"], "best": s["best"], "passed": s["passed"],
                       "reference": s["reference"], "out": str(result.out)}))
+    return 0
+
+
+def extend(folder: Path, budget_minutes: float | None, data_dir: str, threads: int,
+           resume_cpu_seconds: float | None) -> int:
+    """Add the checkpoints of a resumed run (up to the budget) to a results folder's curve."""
+    import torch
+
+    from gankit.checkpoint import load_checkpoint
+    from gankit.data import load_dataset
+    from gankit.figures.paper_figures import figure2, figure3
+    from gankit.metrics import evaluate
+    from gankit.reproduce import (CurvePoint, markdown_table_html, plot_parzen_curve,
+                                  results_markdown, summarise)
+    from gankit.run import load_run
+
+    torch.set_num_threads(threads)
+    summary = json.loads((folder / "summary.json").read_text())
+    if "resumed_after_step" in summary:
+        print(f"{folder} was already extended (after step {summary['resumed_after_step']}); "
+              f"extend a copy of the original results instead", file=sys.stderr)
+        return 2
+    points = [CurvePoint(**json.loads(x))
+              for x in (folder / "parzen_curve.jsonl").read_text().splitlines()]
+    env = json.loads((folder / "environment.json").read_text())
+    run_dir = Path(summary["run_dir"])
+    budget = (budget_minutes or summary["budget_minutes"]) * 60
+    clock = summary.get("budget_clock", "wall")
+    first = points[-1]
+    # The run's clock (the checkpoints' elapsed_seconds, which a resume continues) holds every
+    # evaluation before the last one: the last ran after its checkpoint was written.
+    evals = sum(p.eval_seconds for p in points[:-1])
+    evals_all = evals + first.eval_seconds
+    later = sorted((int(c.stem.split("-")[1]), c) for c in (run_dir / "checkpoints").glob("step-*.safetensors"))
+    later = [(step, path) for step, path in later if step > first.step]
+    metas = {step: load_checkpoint(path)[1] for step, path in later}
+    gaps = [b - a for a, b in zip([first.step] + [s for s, _ in later], [s for s, _ in later])]
+    if later and max(gaps) > summary["eval_every_steps"]:
+        print(f"warning: checkpoints {max(gaps)} steps apart (evaluations were every "
+              f"{summary['eval_every_steps']}): resume with --keep-checkpoints 1000 so that none "
+              f"is pruned", file=sys.stderr)
+    train_end = max((m["elapsed_seconds"] - evals for m in metas.values()), default=first.train_seconds)
+    cpu_rate = first.cpu_seconds / first.train_seconds
+    if resume_cpu_seconds and train_end > first.train_seconds:
+        cpu_rate = resume_cpu_seconds / (train_end - first.train_seconds)  # startup included: a bit high
+    data = load_dataset("mnist", data_dir)
+    wall_extra, beyond = 0.0, []
+    for step, path in later:
+        train_seconds = metas[step]["elapsed_seconds"] - evals
+        cpu_seconds = first.cpu_seconds + cpu_rate * (train_seconds - first.train_seconds)
+        if (cpu_seconds if clock == "cpu" else train_seconds) > budget:
+            beyond.append(step)
+            continue
+        run = load_run(path)
+        t0 = time.perf_counter()
+        [row] = evaluate(run, ["parzen"], seed=0, data=data,
+                         options={"parzen": {"n_samples": first.n_samples, "reference": False}})
+        eval_seconds = time.perf_counter() - t0
+        wall_extra += eval_seconds
+        points.append(CurvePoint(
+            step=step, epoch=int(metas[step]["epoch"]),
+            epochs=step * run.config.batch / len(data.train), train_seconds=round(train_seconds, 3),
+            wall_seconds=round(train_seconds + evals_all + wall_extra, 3),
+            eval_seconds=round(eval_seconds, 3), cpu_seconds=round(cpu_seconds, 3),
+            ll_mean=row["ll_mean"], ll_se=row["ll_se"], sigma=row["sigma"],
+            n_samples=int(row["n_samples"])))
+        print(f"step {step}: train {train_seconds / 60:.1f} min, CPU {cpu_seconds / 60:.1f} min: "
+              f"Parzen LL {row['ll_mean']:.1f} +- {row['ll_se']:.1f} (sigma {row['sigma']:.3f})",
+              flush=True)
+    if points[-1].step == first.step:
+        print("no checkpoint after the curve's last point lies inside the budget", file=sys.stderr)
+        return 2
+    last = points[-1]
+    run = load_run(run_dir / "checkpoints" / f"step-{last.step:06d}.safetensors")
+    figure2(run, env["seed"], folder / "figure2.png", train=data.train)
+    figure3(run, env["seed"], folder / "figure3.png")
+    plot_parzen_curve(points, folder / "parzen_curve.png", reference=summary["reference"]["ll_mean"],
+                      title=f"{summary['preset']}: Parzen LL during training")
+    (folder / "parzen_curve.jsonl").write_text("".join(json.dumps(asdict(p)) + "\n" for p in points))
+    summary.update(summarise(points), steps=last.step, budget_minutes=budget / 60,
+                   stopped_by_budget=bool(beyond), resumed_after_step=first.step,
+                   eval_seconds_total=round(sum(p.eval_seconds for p in points), 1),
+                   wall_seconds_total=round(last.wall_seconds, 1))
+    env.update(train_seconds=last.train_seconds, eval_seconds=summary["eval_seconds_total"],
+               wall_seconds=last.wall_seconds, load_average_end=list(os.getloadavg()),
+               resumed_after_step=first.step, resume_cpu_seconds=resume_cpu_seconds)
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (folder / "environment.json").write_text(json.dumps(env, indent=2) + "\n")
+    config = json.loads((run_dir / "config.json").read_text())
+    md = results_markdown(summary, points, config, env)
+    left = (budget - (last.cpu_seconds if clock == "cpu" else last.train_seconds)) / 60
+    ending = (f"checkpoint {beyond[0]} came after the budget ({left:.1f} {clock} minutes were left "
+              f"at step {last.step})" if beyond else "the run ended inside the budget")
+    cpu_note = ("its CPU minutes after the resume are the resumed process's CPU time spread over "
+                "its training time" if resume_cpu_seconds else "its CPU minutes after the resume are "
+                "estimated at the first part's CPU/wall ratio")
+    md = md.replace("## Time to reach", f"Continued after step {first.step} by an exact resume "
+                    f"(`gankit train --resume`); {ending}; {cpu_note}.\n\n## Time to reach", 1)
+    (folder / "results.md").write_text(md)
+    (folder / "results.html").write_text(markdown_table_html(md, title=f"gankit reproduce: {summary['preset']}"))
+    print(json.dumps({"final": summary["final"], "passed": summary["passed"]}))
     return 0
 
 

@@ -342,6 +342,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                                log_every=100, snapshot_every=5000),
 }
 
+#: A step count that means "until stopped" (a time budget, Ctrl-C): progress shows no total.
+STEPS_UNBOUNDED = 10**9
+
 PRESET_DESCRIPTIONS = {
     "digits": "the paper's recipe (G 512x512, maxout D, momentum SGD, Algorithm 1) on scikit-learn's "
               "embedded 8x8 digits (no download); the default",

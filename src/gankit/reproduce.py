@@ -170,10 +170,6 @@ class ReproduceResult:
     summary: dict[str, Any]
 
 
-#: The step limit of a run with a time budget: in effect none, so that the budget stops it.
-BUDGET_STEPS = 10**9
-
-
 def reproduce(dataset: str = "mnist", *, out: str | Path | None = None,
               budget_minutes: float | None = 60.0, data_dir: str | None = None,
               preset: str = "paper-mnist", eval_every_steps: int = 2500, seed: int = 0,
@@ -187,7 +183,7 @@ def reproduce(dataset: str = "mnist", *, out: str | Path | None = None,
     spent unless ``overrides`` sets ``steps``; ``None`` trains the preset's ``steps``. ``overrides`` are further config fields (e.g. tiny networks for tests). ``out``
     defaults to ``results/NNNNN-reproduce-PRESET``. Returns a :class:`ReproduceResult`.
     """
-    from .config import resolve_config
+    from .config import STEPS_UNBOUNDED, resolve_config
     from .data import load_dataset
     from .figures.paper_figures import figure2, figure3
     from .metrics.parzen import real_data_reference
@@ -207,10 +203,13 @@ def reproduce(dataset: str = "mnist", *, out: str | Path | None = None,
     # Snapshots (checkpoint, grid, callback) at least at every evaluation; an override may make them
     # finer, which also lets the budget stop closer to its end.
     fields = {"snapshot_every": eval_every_steps, **(overrides or {})}
-    if budget_minutes is not None:
+    if budget_minutes is not None and "steps" not in fields:
         # The budget ends the run, not the preset's `steps` (paper-mnist's 100,000 steps take only
         # ~35 minutes on two fast threads); an explicit steps override still caps it.
-        fields.setdefault("steps", BUDGET_STEPS)
+        if float(fields.get("instance_noise") or 0) > 0:
+            raise GankitError("instance noise fades to zero over the run's steps, which a time "
+                              "budget leaves open: add --set steps=N")
+        fields["steps"] = STEPS_UNBOUNDED
     if threads is not None:
         fields["threads"] = threads
     config = resolve_config(preset, data_dir=data_dir, seed=seed, **fields)

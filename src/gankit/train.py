@@ -29,7 +29,7 @@ from .atomic import write_text_atomic as _write_text
 from .algorithm1 import NO_REMEDIES, Remedies, training_iteration
 from .checkpoint import (flatten_optimizer, load_module, module_tensors, prune_checkpoints,
                          save_checkpoint, unflatten_optimizer)
-from .config import Config, coerce, config_from_dict, resolve_config
+from .config import STEPS_UNBOUNDED, Config, coerce, config_from_dict, resolve_config
 from .data import Dataset, MinibatchStream, load_dataset
 from .distributed import (DistInfo, any_rank, broadcast_path, gather_rng_states, mean_across_ranks,
                           resolve_device, setup, teardown)
@@ -438,6 +438,7 @@ def _grad_norm(net: torch.nn.Module) -> float:
 def _progress_bar(total: int, initial: int, enabled: bool):
     from tqdm.auto import tqdm
 
+    total = None if total >= STEPS_UNBOUNDED else total  # a budgeted run: no meaningless ETA
     return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True,
                 file=sys.stderr, mininterval=0.5)
 

@@ -151,10 +151,15 @@ def test_cli_reproduce_usage_errors(mnist_dir, tmp_path, capsys):
     line = one_line_error(*run_cli(capsys, "reproduce", "mnist", "--preset", "paper-mnst"))
     assert "did you mean 'paper-mnist'" in line
     for bad, words in (("g_ema", "KEY=VALUE"), ("g_emma=0.9", "did you mean 'g_ema'"),
-                       ("g_ema=1.5", "g_ema"), ("precision=fp8", "precision")):
+                       ("g_ema=1.5", "g_ema"), ("precision=fp8", "precision"),
+                       ("seed=3", "--seed"), ("data-dir=x", "--data-dir"), ("preset=digits", "--preset"),
+                       ("runs_dir=x", "--out"), ("steps=abc", "steps")):
         line = one_line_error(*run_cli(capsys, "reproduce", "mnist", "--data-dir", mnist_dir,
                                        "--out", tmp_path / "bad", "--set", bad))
         assert words in line, line
+    line = one_line_error(*run_cli(capsys, "reproduce", "mnist", "--data-dir", mnist_dir, "--out",
+                                   tmp_path / "bad", "--set", "instance_noise=0.1"))
+    assert "steps=N" in line  # its fade needs a step count, which a budget leaves open
     assert not (tmp_path / "bad").exists()  # refused before anything was written
 
 

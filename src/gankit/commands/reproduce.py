@@ -77,8 +77,18 @@ def _overrides(items: list[str]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise GankitError(f"--set expects KEY=VALUE (e.g. --set precision=bf16), got {item!r}")
-        fields[key.strip().replace("-", "_")] = value.strip()
+        key = key.strip().replace("-", "_")
+        if key in _OWN_FLAGS:
+            raise GankitError(f"--set {key}=... is not how to choose that here: use "
+                              f"{_OWN_FLAGS[key]}")
+        fields[key] = value.strip()
     return fields
+
+
+#: Config fields that gankit reproduce sets from its own flags (or owns, like the run folder).
+_OWN_FLAGS = {"preset": "--preset", "seed": "--seed", "data_dir": "--data-dir",
+              "threads": "--threads", "runs_dir": "--out (the run goes in OUT/runs)",
+              "file": "a preset and --set"}
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
