@@ -249,11 +249,12 @@ def run_case(dataset: str, arch: str, case: Mapping[str, Any], seed: int, steps:
             "real": {k: row[f"real_{k}"] for k in ("modes", "hq_percent", "kl")}}
 
 
-def preset_summary(name: str) -> str:
-    """What a toy preset trains, read from the preset itself (so the report cannot go stale)."""
+def preset_summary(name: str, overrides: Mapping[str, Any] | None = None) -> str:
+    """What a toy preset trains with the common ``--set`` overrides, read from the resolved config
+    (so the report cannot go stale or omit an override)."""
     from gankit.config import resolve_config
 
-    c = resolve_config(preset=name)
+    c = resolve_config(preset=name, **(overrides or {}))
     x = lambda widths: "x".join(str(w) for w in widths)  # noqa: E731
     extra = f", R1 {c.r1_gamma:g}" if c.r1_gamma else ""
     extra += f", G weight average {c.g_ema:g}" if c.g_ema else ""
@@ -306,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     runs_dir = args.runs_dir or tempfile.mkdtemp(prefix="gankit-mode-collapse-")
     arch_desc = ("PacGAN's networks (presets ring8-pacgan/grid25-pacgan: G 4x400 ReLU, z ~ N(0, I) "
                  "in R^2; D 3x200 maxout x5, no dropout; Adam 1e-4, beta1 0.8)" if args.arch == "pacgan"
-                 else "gankit's toy presets (" + "; ".join(preset_summary(d) for d in datasets)
+                 else "gankit's toy presets (" + "; ".join(preset_summary(d, common) for d in datasets)
                  + "; z ~ N(0, I) in R^2, no dropout), not PacGAN's networks")
     meta = {"command": "python benchmarks/mode_collapse.py " + " ".join(
                 a if " " not in a else repr(a) for a in (argv if argv is not None else sys.argv[1:])),

@@ -55,3 +55,10 @@ def test_table_shows_means_se_goal_and_published_rows(mc):
     assert any("real data" in l for l in lines)
     grid = mc.format_table(rows, "grid25")
     assert "| PacGAN4 | 24.8 | 93.6 | 0.04" in grid and "modes (of 25)" in grid
+
+
+def test_architecture_summary_shows_the_common_overrides(mc):
+    shipped = mc.preset_summary("grid25")
+    assert "G 256x256x256" in shipped and "R1 1" in shipped and "G weight average 0.999" in shipped
+    changed = mc.preset_summary("grid25", {"lr_decay": "1.001", "g_hidden": "64,64"})
+    assert "divided by 1.001 per step" in changed and "G 64x64" in changed and changed != shipped
