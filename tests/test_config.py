@@ -33,6 +33,14 @@ def test_paper_mnist_ema_differs_from_the_paper_only_by_the_weight_average():
     assert differ == {"preset", "g_ema"} and ema["g_ema"] == 0.9999 and paper["g_ema"] == 0.0
 
 
+def test_paper_mnist_ema_g4_differs_from_paper_mnist_ema_only_by_learning_rates():
+    ema, g4 = resolve_config("paper-mnist-ema").to_dict(), resolve_config("paper-mnist-ema-g4").to_dict()
+    differ = {k for k in ema if ema[k] != g4[k]}
+    assert differ == {"preset", "lr_g", "lr_late_step", "lr_d_late", "steps"} and g4["steps"] == 115_000
+    assert (g4["lr_g"], g4["lr_d"], g4["lr_late_step"], g4["lr_g_late"]) == (0.4, 0.1, 110_000, 0.0)
+    assert 0 < g4["lr_d_late"] < g4["lr_d"]
+
+
 def test_every_preset_resolves():
     for name in PRESETS:
         assert resolve_config(name).preset == name

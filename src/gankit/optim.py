@@ -19,6 +19,15 @@ def learning_rate(lr0: float, step: int, config: Config) -> float:
     return max(lr0 / config.lr_decay ** step, config.lr_min)
 
 
+def player_learning_rates(step: int, config: Config) -> tuple[float, float]:
+    """(lr_G, lr_D) after ``step`` updates: lr_g and lr_d, or from lr_late_step on (a second
+    phase) lr_g_late and lr_d_late where set. The decay counts steps from the start in both."""
+    late = config.lr_late_step > 0 and step >= config.lr_late_step
+    lr_g = config.lr_g_late if late and config.lr_g_late > 0 else config.lr_g
+    lr_d = config.lr_d_late if late and config.lr_d_late > 0 else config.lr_d
+    return learning_rate(lr_g, step, config), learning_rate(lr_d, step, config)
+
+
 def momentum(epoch: int, config: Config) -> float:
     """SGD momentum during ``epoch`` (0-based count of completed epochs; MomentumAdjustor)."""
     start, saturate = 1, config.momentum_ramp_epochs
@@ -60,7 +69,7 @@ def _fused(cls, params, **kw) -> torch.optim.Optimizer:
 
 def apply_schedules(config: Config, opt_G, opt_D, step: int, epoch: int) -> dict[str, float]:
     """Set the scheduled learning rates (and SGD momentum) for this step; return them for logging."""
-    lr_g, lr_d = learning_rate(config.lr_g, step, config), learning_rate(config.lr_d, step, config)
+    lr_g, lr_d = player_learning_rates(step, config)
     values = {"LR/G": lr_g, "LR/D": lr_d}
     mom = momentum(epoch, config) if config.optimizer == "sgd" else None
     for opt, lr in ((opt_G, lr_g), (opt_D, lr_d)):
