@@ -83,16 +83,17 @@ def main() -> int:
                        progress=False, log=lambda line: print(line, flush=True))
     s = result.summary
     print(f"load average at end: {os.getloadavg()}")
-    print("\n| step | epoch | train min | CPU min | wall min | Parzen LL | sigma |\n"
-          "|---|---|---|---|---|---|---|")
+    print("\n| step | epoch | train min | CPU min | wall min | Parzen LL | sigma | validation LL |\n"
+          "|---|---|---|---|---|---|---|---|")
     for pt in result.points:
         print(f"| {pt.step} | {pt.epochs:.1f} | {pt.train_seconds / 60:.1f} | {pt.cpu_seconds / 60:.1f} | "
               f"{pt.wall_seconds / 60:.1f} | "
-              f"{pt.ll_mean:.1f} ± {pt.ll_se:.1f} | {pt.sigma:.3f} |")
+              f"{pt.ll_mean:.1f} ± {pt.ll_se:.1f} | {pt.sigma:.3f} | {pt.val_ll_mean} |")
     for level, hit in s["passed"].items():
         print(f"passed {level}: " + (f"step {hit['step']}, epoch {hit['epochs']:.1f}, "
                                       f"{hit['train_minutes']} train min" if hit else "no"))
-    print(json.dumps({"final": s["final"], "best": s["best"], "passed": s["passed"],
+    print(json.dumps({"final": s["final"], "best": s["best"], "selected": s["selected"],
+                      "passed": s["passed"],
                       "reference": s["reference"], "out": str(result.out)}))
     return 0
 
@@ -159,7 +160,7 @@ def extend(folder: Path, budget_minutes: float | None, data_dir: str, threads: i
             wall_seconds=round(train_seconds + evals_all + wall_extra, 3),
             eval_seconds=round(eval_seconds, 3), cpu_seconds=round(cpu_seconds, 3),
             ll_mean=row["ll_mean"], ll_se=row["ll_se"], sigma=row["sigma"],
-            n_samples=int(row["n_samples"])))
+            n_samples=int(row["n_samples"]), val_ll_mean=row.get("val_ll_mean")))
         print(f"step {step}: train {train_seconds / 60:.1f} min, CPU {cpu_seconds / 60:.1f} min: "
               f"Parzen LL {row['ll_mean']:.1f} +- {row['ll_se']:.1f} (sigma {row['sigma']:.3f})",
               flush=True)

@@ -72,6 +72,8 @@ class CurvePoint:
     ll_se: float
     sigma: float
     n_samples: int
+    val_ll_mean: float | None = None  # mean LL of all validation images: what checkpoints are
+    #                                   selected on (None in curves written before it existed)
 
 
 @dataclass
@@ -142,13 +144,14 @@ class ParzenCurve:
         point = CurvePoint(st.step, st.stream.epoch, round(epochs, 3), round(train_seconds, 3),
                            round(st.elapsed + seconds, 3), round(seconds, 3), round(cpu_seconds, 3),
                            float(values["ll_mean"]), float(values["ll_se"]), float(values["sigma"]),
-                           int(values["n_samples"]))
+                           int(values["n_samples"]), _optional_float(values.get("val_ll_mean")))
         self.points.append(point)
         if self.log is not None:
             self.log(f"step {point.step} epoch {point.epochs:.1f} train {train_seconds / 60:.1f} min "
                      f"(CPU {cpu_seconds / 60:.1f} min): "
-                     f"Parzen LL {point.ll_mean:.1f} +- {point.ll_se:.1f} (sigma {point.sigma:.3f}, "
-                     f"eval {seconds:.1f} s)")
+                     f"Parzen LL {point.ll_mean:.1f} +- {point.ll_se:.1f} (sigma {point.sigma:.3f}"
+                     + ("" if point.val_ll_mean is None else f", validation {point.val_ll_mean:.1f}")
+                     + f", eval {seconds:.1f} s)")
 
     def _parzen(self, trainer) -> Mapping[str, float]:
         from .metrics import evaluate
@@ -267,7 +270,10 @@ def reproduce(dataset: str = "mnist", *, out: str | Path | None = None,
     _write(out / "results.md", md)
     _write(out / "results.html", markdown_table_html(md, title=f"gankit reproduce: {preset}"))
     log(f"gankit reproduce: final Parzen LL {summary['final']['ll_mean']:.1f} +- "
-        f"{summary['final']['ll_se']:.1f} (best {summary['best']['ll_mean']:.1f}); paper 225 +- 2; "
+        f"{summary['final']['ll_se']:.1f} (best {summary['best']['ll_mean']:.1f}"
+        + ("" if summary["selected"] is None else f"; selected on validation: "
+           f"{summary['selected']['ll_mean']:.1f} at step {summary['selected']['step']}")
+        + "); paper 225 +- 2; "
         f"real data {ref.ll_mean:.1f}; results in {out}")
     return ReproduceResult(out, Path(run.path), curve.points, summary)
 
@@ -282,8 +288,16 @@ def _newest_run(runs_dir: Path) -> Path:
 # --- summaries -----------------------------------------------------------------------------------------
 
 def summarise(points: list[CurvePoint], thresholds=THRESHOLDS) -> dict[str, Any]:
-    """Final and best points, and when the curve first reached each threshold (or ``None``)."""
+    """Final and best points, the point selected on validation, and when the curve first reached
+    each threshold (or ``None``).
+
+    ``best`` is the highest *test* score: picking it reads the test set, so it flatters the run.
+    ``selected`` is the point with the highest validation score (``val_ll_mean``), its test score
+    the honest one to quote for early stopping; ``None`` when no point has a validation score.
+    """
     best = max(points, key=lambda p: p.ll_mean)
+    scored = [p for p in points if p.val_ll_mean is not None]
+    selected = max(scored, key=lambda p: p.val_ll_mean) if scored else None
     passed = {}
     for level in thresholds:
         first = next((p for p in points if p.ll_mean >= level), None)
@@ -291,7 +305,12 @@ def summarise(points: list[CurvePoint], thresholds=THRESHOLDS) -> dict[str, Any]
             "step": first.step, "epochs": first.epochs, "train_minutes": round(first.train_seconds / 60, 2),
             "wall_minutes": round(first.wall_seconds / 60, 2),
             "cpu_minutes": round(first.cpu_seconds / 60, 2), "ll_mean": first.ll_mean}
-    return {"final": asdict(points[-1]), "best": asdict(best), "passed": passed}
+    return {"final": asdict(points[-1]), "best": asdict(best),
+            "selected": None if selected is None else asdict(selected), "passed": passed}
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def environment(config, threads: int, seed: int, wall_seconds: float,
@@ -363,9 +382,10 @@ def results_markdown(summary: Mapping[str, Any], points: list[CurvePoint], confi
         f"| **gankit `{summary['preset']}`, final** (step {fin['step']}, epoch {fin['epochs']:.1f}, "
         f"{fin['train_seconds'] / 60:.1f} min) | **{_fmt_pm(fin['ll_mean'], fin['ll_se'])}** | "
         f"{fin['sigma']:.3f} | {fin['n_samples']} | — | this run |",
-        f"| gankit `{summary['preset']}`, best evaluation (step {best['step']}, epoch "
+        f"| gankit `{summary['preset']}`, best test score (step {best['step']}, epoch "
         f"{best['epochs']:.1f}) | {_fmt_pm(best['ll_mean'], best['ll_se'])} | {best['sigma']:.3f} | "
         f"{best['n_samples']} | — | this run |",
+        *_selected_row(summary),
         f"| held-out real data (validation images as samples) | "
         f"{_fmt_pm(ref['ll_mean'], ref['ll_se'])} | {ref['sigma']:.3f} | {ref['n_samples']} | — | "
         f"same protocol, this machine |",
@@ -399,13 +419,14 @@ def results_markdown(summary: Mapping[str, Any], points: list[CurvePoint], confi
         "and checkpoints included); CPU minutes: this process's CPU time for the same (all threads), "
         "which other processes on a shared machine do not inflate.",
         "",
-        "| step | epochs | training min | CPU min | wall min | Parzen LL | σ |",
-        "|---|---|---|---|---|---|---|",
+        "| step | epochs | training min | CPU min | wall min | Parzen LL | σ | validation LL |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for p in points:
         lines.append(f"| {p.step} | {p.epochs:.1f} | {p.train_seconds / 60:.1f} | {p.cpu_seconds / 60:.1f} | "
                      f"{p.wall_seconds / 60:.1f} | "
-                     f"{_fmt_pm(p.ll_mean, p.ll_se)} | {p.sigma:.3f} |")
+                     f"{_fmt_pm(p.ll_mean, p.ll_se)} | {p.sigma:.3f} | "
+                     f"{'—' if p.val_ll_mean is None else f'{p.val_ll_mean:.1f}'} |")
     lines += [
         "",
         "## Figure 2: random samples and the nearest training image",
@@ -429,6 +450,16 @@ def results_markdown(summary: Mapping[str, Any], points: list[CurvePoint], confi
         "",
     ]
     return "\n".join(lines)
+
+
+def _selected_row(summary: Mapping[str, Any]) -> list[str]:
+    sel = summary.get("selected")
+    if not sel:
+        return []
+    return [f"| gankit `{summary['preset']}`, **selected on validation** (step {sel['step']}, epoch "
+            f"{sel['epochs']:.1f}, {sel['train_seconds'] / 60:.1f} min; validation LL "
+            f"{sel['val_ll_mean']:.1f}) | **{_fmt_pm(sel['ll_mean'], sel['ll_se'])}** | "
+            f"{sel['sigma']:.3f} | {sel['n_samples']} | — | this run |"]
 
 
 def _how_it_ended(summary: Mapping[str, Any]) -> str:

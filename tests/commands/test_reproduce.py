@@ -7,6 +7,7 @@ the networks are tiny, so each run takes a few seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -14,7 +15,8 @@ import pytest
 import torch
 
 from gankit.errors import GankitError
-from gankit.reproduce import BudgetReached, CurvePoint, ParzenCurve, reproduce, summarise
+from gankit.reproduce import (BudgetReached, CurvePoint, ParzenCurve, reproduce, results_markdown,
+                              summarise)
 
 from test_eval import one_line_error, run_cli, write_idx_folder  # tests/commands is on sys.path
 
@@ -122,6 +124,20 @@ def test_summarise_reports_first_passing_times():
     assert s["passed"]["225"]["cpu_minutes"] == pytest.approx(200 / 60, abs=0.01)
     assert s["best"]["ll_mean"] == 226.0 and s["final"]["step"] == 4000
     assert summarise(pts[:1])["passed"]["200"] is None
+    assert s["selected"] is None  # no validation scores: nothing to select on
+    # selection reads the validation score only: here it prefers step 2000, whose test score is lower
+    val = {1000: 140.0, 2000: 212.0, 3000: 205.0, 4000: 209.0}
+    pts = [dataclasses.replace(p, val_ll_mean=val[p.step]) for p in pts]
+    s = summarise(pts)
+    assert s["selected"]["step"] == 2000 and s["selected"]["ll_mean"] == 205.0
+    assert s["best"]["step"] == 4000
+    summary = {**s, "preset": "p", "reference": s["final"], "steps": 4000, "stopped_by_budget": False,
+               "schedule": "simultaneous", "optimizer": "sgd", "batch": 100,
+               "eval_seconds_total": 4.0, "run_dir": "r"}
+    env = {"threads": 1, "cpu_count": 2, "processor": "x", "load_average_start": [0.0],
+           "load_average_end": [0.0], "seed": 0}
+    md = results_markdown(summary, pts, {}, env)
+    assert "selected on validation** (step 2000" in md and "| 209.0 |" in md
 
 
 def test_cli_reproduce_mnist(mnist_dir, tmp_path, capsys):

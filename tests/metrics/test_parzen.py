@@ -162,6 +162,11 @@ def test_metric_reports_references_and_refuses_data_without_held_out_images(tmp_
     assert {"ll_mean", "ll_se", "sigma", "n_samples", "real_ll_mean", "real_sigma",
             "paper_ll_mean", "paper_ll_se"} <= set(v)
     assert v["n_samples"] == 40 and (v["paper_ll_mean"], v["paper_ll_se"]) == (225.0, 2.0)
+    # the selection score: every validation image (not only the n_val that chose sigma), same sigma
+    flat = x.reshape(40, -1).double().numpy()
+    assert v["val_ll_mean"] == pytest.approx(
+        brute_force(flat, data.val.reshape(30, -1).double().numpy(), v["sigma"]).mean(), rel=1e-10)
+    assert v["n_val_all"] == 30 and v["n_val"] == 10
     assert all(isinstance(val, float) for val in v.values())
     with pytest.raises(GankitError, match="held-out"):
         parzen.parzen_metric(lambda n, seed: x, Dataset("digits", train=data.train))

@@ -102,7 +102,8 @@ def run_reproduce(args: argparse.Namespace) -> int:
     s = result.summary
     if not result.points:  # pragma: no cover - reproduce raises first
         raise GankitError("no evaluation was made")
-    print(json.dumps({"final": s["final"], "best": s["best"], "passed": s["passed"],
+    print(json.dumps({"final": s["final"], "best": s["best"], "selected": s["selected"],
+                      "passed": s["passed"],
                       "reference": s["reference"], "paper": {"ll_mean": 225.0, "ll_se": 2.0},
                       "out": str(result.out)}), flush=True)
     return 0

@@ -225,8 +225,10 @@ def parzen_metric(sample: Callable[[int, int], torch.Tensor], dataset, *, seed: 
     """Registry entry ``parzen``: draw ``n_samples`` from ``sample(n, seed)`` and run the protocol.
 
     ``sample`` may return a fixed array (a sample file), whose every row is then used. Returns the
-    score with its sigma and sizes, the real-data reference (``real_*``) unless ``reference`` is
-    False, and the paper's number (``paper_*``) for MNIST.
+    score with its sigma and sizes, the mean log-likelihood of all validation images at that sigma
+    (``val_ll_mean`` over ``n_val_all`` images: select checkpoints on it, never on the test score),
+    the real-data reference (``real_*``) unless ``reference`` is False, and the paper's number
+    (``paper_*``) for MNIST.
     """
     if dataset.val is None or dataset.test is None or not len(dataset.val) or not len(dataset.test):
         raise GankitError(
@@ -248,10 +250,14 @@ def parzen_metric(sample: Callable[[int, int], torch.Tensor], dataset, *, seed: 
         raise GankitError("the samples contain NaN or infinite values; the generator has diverged "
                           "or the file is damaged")
     result = parzen_protocol(x, dataset.val, dataset.test, SIGMAS, n_val, batch)
+    # Every validation image at the chosen sigma: the score to pick a checkpoint (or a
+    # hyperparameter) by, so that the test set is only ever read for the number reported.
+    val_ll = parzen_log_likelihood(x, dataset.val, result.sigma, batch)
     values: dict[str, float] = {
         "ll_mean": result.ll_mean, "ll_se": result.ll_se, "sigma": result.sigma,
         "n_samples": float(result.n_samples), "n_val": float(result.n_val),
-        "n_test": float(result.n_test),
+        "n_test": float(result.n_test), "val_ll_mean": float(val_ll.mean()),
+        "n_val_all": float(len(val_ll)),
     }
     if reference:
         ref = real_data_reference(dataset, n_samples, n_val, SIGMAS, batch)
