@@ -168,7 +168,11 @@ def extend(folder: Path, budget_minutes: float | None, data_dir: str, threads: i
         print("no checkpoint after the curve's last point lies inside the budget", file=sys.stderr)
         return 2
     last = points[-1]
-    run = load_run(run_dir / "checkpoints" / f"step-{last.step:06d}.safetensors")
+    scored = [p for p in points if p.val_ll_mean is not None]
+    chosen = max(scored, key=lambda p: p.val_ll_mean) if scored else last  # as summarise selects
+    if not (run_dir / "checkpoints" / f"step-{chosen.step:06d}.safetensors").is_file():
+        chosen = last
+    run = load_run(run_dir / "checkpoints" / f"step-{chosen.step:06d}.safetensors")
     figure2(run, env["seed"], folder / "figure2.png", train=data.train)
     figure3(run, env["seed"], folder / "figure3.png")
     plot_parzen_curve(points, folder / "parzen_curve.png", reference=summary["reference"]["ll_mean"],
@@ -176,6 +180,7 @@ def extend(folder: Path, budget_minutes: float | None, data_dir: str, threads: i
     (folder / "parzen_curve.jsonl").write_text("".join(json.dumps(asdict(p)) + "\n" for p in points))
     summary.update(summarise(points), steps=last.step, budget_minutes=budget / 60,
                    stopped_by_budget=bool(beyond), resumed_after_step=first.step,
+                   figures_step=chosen.step,
                    eval_seconds_total=round(sum(p.eval_seconds for p in points), 1),
                    wall_seconds_total=round(last.wall_seconds, 1))
     env.update(train_seconds=last.train_seconds, eval_seconds=summary["eval_seconds_total"],

@@ -26,6 +26,7 @@ import html
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -36,6 +37,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from . import __version__
+from .atomic import atomic_path
 from .errors import GankitError
 
 #: Table 1 of the paper (Parzen-window log-likelihood in nats): model -> (MNIST, TFD), each (mean, se).
@@ -96,6 +98,7 @@ class ParzenCurve:
     log: Callable[[str], None] | None = None
     evaluate_fn: Callable[[Any], Mapping[str, float]] | None = None
     budget_clock: str = "wall"
+    keep_selected: bool = True  # copy the checkpoint with the best validation score to SELECTED
     points: list[CurvePoint] = field(default_factory=list)
     eval_total: float = 0.0    # wall seconds spent evaluating so far
     eval_cpu_total: float = 0.0  # CPU seconds spent evaluating so far
@@ -145,6 +148,9 @@ class ParzenCurve:
                            round(st.elapsed + seconds, 3), round(seconds, 3), round(cpu_seconds, 3),
                            float(values["ll_mean"]), float(values["ll_se"]), float(values["sigma"]),
                            int(values["n_samples"]), _optional_float(values.get("val_ll_mean")))
+        if self.keep_selected and point.val_ll_mean is not None and all(
+                p.val_ll_mean is None or point.val_ll_mean > p.val_ll_mean for p in self.points):
+            _keep_selected(Path(trainer.run_dir) / "checkpoints", st.step)
         self.points.append(point)
         if self.log is not None:
             self.log(f"step {point.step} epoch {point.epochs:.1f} train {train_seconds / 60:.1f} min "
@@ -161,6 +167,18 @@ class ParzenCurve:
         [row] = evaluate(run, ["parzen"], seed=self.seed, data=trainer.dataset,
                          options={"parzen": {"n_samples": self.n_samples, "reference": False}})
         return row
+
+
+#: The checkpoint with the best validation score so far, beside the run's step checkpoints (which
+#: are pruned to ``keep_checkpoints``; this one is not, and a resume never starts from it).
+SELECTED = "selected.safetensors"
+
+
+def _keep_selected(checkpoints: Path, step: int) -> None:
+    source = checkpoints / f"step-{step:06d}.safetensors"
+    if source.is_file():  # the trainer wrote it just before calling back
+        with atomic_path(checkpoints / SELECTED) as tmp:
+            shutil.copyfile(source, tmp)
 
 
 @dataclass
@@ -246,9 +264,12 @@ def reproduce(dataset: str = "mnist", *, out: str | Path | None = None,
     if not curve.points:
         raise GankitError("training ended before the first evaluation; pass a smaller "
                           "--eval-every-steps or a larger --budget-minutes")
-    # Figures 2 and 3 from the final generator (dropout off), with a fixed seed.
-    figure2(run, seed, out / "figure2.png", train=data.train)
-    figure3(run, seed, out / "figure3.png")
+    # Figures 2 and 3 (dropout off, a fixed seed) from the generator selected on validation, which
+    # is the one whose score the results quote; the final one when nothing had a validation score.
+    selected = Path(run.path) / "checkpoints" / SELECTED
+    figures_from = load_run(selected) if selected.is_file() else run
+    figure2(figures_from, seed, out / "figure2.png", train=data.train)
+    figure3(figures_from, seed, out / "figure3.png")
     plot_parzen_curve(curve.points, out / "parzen_curve.png", reference=ref.ll_mean,
                       title=f"{preset}: Parzen LL during training")
     _write(out / "parzen_curve.jsonl", "".join(json.dumps(asdict(p)) + "\n" for p in curve.points))
@@ -260,7 +281,9 @@ def reproduce(dataset: str = "mnist", *, out: str | Path | None = None,
         eval_seconds_total=round(curve.eval_total, 1), wall_seconds_total=round(wall_total, 1),
         reference={"ll_mean": ref.ll_mean, "ll_se": ref.ll_se, "sigma": ref.sigma,
                    "n_samples": ref.n_samples},
-        schedule=config.schedule, optimizer=config.optimizer, batch=config.batch)
+        schedule=config.schedule, optimizer=config.optimizer, batch=config.batch,
+        figures_step=figures_from.step,
+        selected_checkpoint=str(selected) if selected.is_file() else None)
     env = environment(config, threads_used, seed, wall_total, load_start)
     env.update(train_seconds=summary["final"]["train_seconds"],
                eval_seconds=round(curve.eval_total, 1))
@@ -431,6 +454,8 @@ def results_markdown(summary: Mapping[str, Any], points: list[CurvePoint], confi
         "",
         "## Figure 2: random samples and the nearest training image",
         "",
+        _figures_generator(summary),
+        "",
         "Rows of 5 fair samples (seed "
         f"{env['seed']}); the framed sixth image is the training image nearest (pixel L2) to the fifth.",
         "",
@@ -450,6 +475,13 @@ def results_markdown(summary: Mapping[str, Any], points: list[CurvePoint], confi
         "",
     ]
     return "\n".join(lines)
+
+
+def _figures_generator(summary: Mapping[str, Any]) -> str:
+    step = summary.get("figures_step", summary["steps"])
+    selected = summary.get("selected") or {}
+    which = "selected on validation" if selected.get("step") == step else "final"
+    return f"Generator: the {which} one, at step {step}."
 
 
 def _selected_row(summary: Mapping[str, Any]) -> list[str]:

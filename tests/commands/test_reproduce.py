@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from gankit.checkpoint import load_checkpoint
 from gankit.errors import GankitError
 from gankit.reproduce import (BudgetReached, CurvePoint, ParzenCurve, reproduce, results_markdown,
                               summarise)
@@ -38,7 +39,8 @@ def mnist_dir(tmp_path_factory):
 def test_reproduce_writes_the_results_folder(mnist_dir, tmp_path):
     lines = []
     result = reproduce("mnist", out=tmp_path / "out", budget_minutes=None, data_dir=str(mnist_dir),
-                       eval_every_steps=3, n_samples=50, overrides=TINY, progress=False,
+                       eval_every_steps=3, n_samples=50, overrides={**TINY, "keep_checkpoints": 1},
+                       progress=False,
                        log=lines.append)
     out = result.out
     for name in ("results.md", "results.html", "parzen_curve.png", "parzen_curve.jsonl",
@@ -68,6 +70,14 @@ def test_reproduce_writes_the_results_folder(mnist_dir, tmp_path):
     assert env["seed"] == 0 and env["threads"] >= 1 and env["torch"] == torch.__version__
     assert {"git_commit", "device", "wall_seconds", "train_seconds", "load_average_start"} <= set(env)
     assert len(lines) >= 2
+    # the evaluation with the best validation score is selected, its checkpoint kept (not pruned)
+    # and drawn in Figures 2 and 3
+    chosen = max(curve, key=lambda c: c["val_ll_mean"])
+    assert result.summary["selected"]["step"] == chosen["step"] == result.summary["figures_step"]
+    kept = result.run_dir / "checkpoints" / "selected.safetensors"
+    assert result.summary["selected_checkpoint"] == str(kept)
+    assert load_checkpoint(kept)[1]["step"] == chosen["step"]
+    assert f"selected on validation** (step {chosen['step']}" in md
 
 
 def test_budget_stops_cleanly_with_a_final_evaluation(mnist_dir, tmp_path):
