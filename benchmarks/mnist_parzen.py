@@ -88,7 +88,8 @@ def main() -> int:
     for pt in result.points:
         print(f"| {pt.step} | {pt.epochs:.1f} | {pt.train_seconds / 60:.1f} | {pt.cpu_seconds / 60:.1f} | "
               f"{pt.wall_seconds / 60:.1f} | "
-              f"{pt.ll_mean:.1f} ± {pt.ll_se:.1f} | {pt.sigma:.3f} | {pt.val_ll_mean} |")
+              f"{pt.ll_mean:.1f} ± {pt.ll_se:.1f} | {pt.sigma:.3f} | "
+              f"{'—' if pt.val_ll_mean is None else f'{pt.val_ll_mean:.1f}'} |")
     for level, hit in s["passed"].items():
         print(f"passed {level}: " + (f"step {hit['step']}, epoch {hit['epochs']:.1f}, "
                                       f"{hit['train_minutes']} train min" if hit else "no"))
@@ -162,17 +163,15 @@ def extend(folder: Path, budget_minutes: float | None, data_dir: str, threads: i
             ll_mean=row["ll_mean"], ll_se=row["ll_se"], sigma=row["sigma"],
             n_samples=int(row["n_samples"]), val_ll_mean=row.get("val_ll_mean")))
         print(f"step {step}: train {train_seconds / 60:.1f} min, CPU {cpu_seconds / 60:.1f} min: "
-              f"Parzen LL {row['ll_mean']:.1f} +- {row['ll_se']:.1f} (sigma {row['sigma']:.3f})",
+              f"Parzen LL {row['ll_mean']:.1f} +- {row['ll_se']:.1f} (sigma {row['sigma']:.3f}, "
+              f"validation {row['val_ll_mean']:.1f})",
               flush=True)
     if points[-1].step == first.step:
         print("no checkpoint after the curve's last point lies inside the budget", file=sys.stderr)
         return 2
     last = points[-1]
-    scored = [p for p in points if p.val_ll_mean is not None]
-    chosen = max(scored, key=lambda p: p.val_ll_mean) if scored else last  # as summarise selects
-    if not (run_dir / "checkpoints" / f"step-{chosen.step:06d}.safetensors").is_file():
-        chosen = last
-    run = load_run(run_dir / "checkpoints" / f"step-{chosen.step:06d}.safetensors")
+    figures_from, selected_checkpoint = _selected_generator(run_dir / "checkpoints", points)
+    run = load_run(figures_from)
     figure2(run, env["seed"], folder / "figure2.png", train=data.train)
     figure3(run, env["seed"], folder / "figure3.png")
     plot_parzen_curve(points, folder / "parzen_curve.png", reference=summary["reference"]["ll_mean"],
@@ -180,7 +179,7 @@ def extend(folder: Path, budget_minutes: float | None, data_dir: str, threads: i
     (folder / "parzen_curve.jsonl").write_text("".join(json.dumps(asdict(p)) + "\n" for p in points))
     summary.update(summarise(points), steps=last.step, budget_minutes=budget / 60,
                    stopped_by_budget=bool(beyond), resumed_after_step=first.step,
-                   figures_step=chosen.step,
+                   figures_step=run.step, selected_checkpoint=selected_checkpoint,
                    eval_seconds_total=round(sum(p.eval_seconds for p in points), 1),
                    wall_seconds_total=round(last.wall_seconds, 1))
     env.update(train_seconds=last.train_seconds, eval_seconds=summary["eval_seconds_total"],
@@ -200,8 +199,29 @@ def extend(folder: Path, budget_minutes: float | None, data_dir: str, threads: i
                     f"(`gankit train --resume`); {ending}; {cpu_note}.\n\n## Time to reach", 1)
     (folder / "results.md").write_text(md)
     (folder / "results.html").write_text(markdown_table_html(md, title=f"gankit reproduce: {summary['preset']}"))
-    print(json.dumps({"final": summary["final"], "passed": summary["passed"]}))
+    print(json.dumps({"final": summary["final"], "best": summary["best"],
+                      "selected": summary["selected"], "passed": summary["passed"]}))
     return 0
+
+
+def _selected_generator(checkpoints: Path, points: list) -> tuple[Path, str | None]:
+    """(checkpoint to draw the figures from, selected.safetensors or None), as summarise selects:
+    the best validation score when every point has one, else the last point."""
+    from gankit.checkpoint import load_checkpoint
+    from gankit.reproduce import SELECTED, keep_as_selected, summarise
+
+    step_file = lambda step: checkpoints / f"step-{step:06d}.safetensors"  # noqa: E731
+    selected = summarise(points)["selected"]
+    if selected is None:
+        return step_file(points[-1].step), None
+    if step_file(selected["step"]).is_file():
+        keep_as_selected(checkpoints, selected["step"])
+    kept = checkpoints / SELECTED
+    if kept.is_file() and load_checkpoint(kept)[1]["step"] == selected["step"]:
+        return kept, str(kept)
+    print(f"warning: the selected checkpoint (step {selected['step']}) was pruned; Figures 2 and 3 "
+          f"show the last one", file=sys.stderr)
+    return step_file(points[-1].step), None
 
 
 def compare(folders: list[Path]) -> int:

@@ -9,15 +9,20 @@ Steps:
    whose successor would end past the budget. ``train`` has already written that snapshot's
    checkpoint when its callbacks run, so the run folder is complete and is reopened with
    :func:`gankit.run.load_run`. (The budget counts training time only, so evaluations, which cost
-   ~7-15 s each, do not shorten training; both clocks are recorded.)
-3. Write the results folder: ``results.md``/``results.html`` (the run beside the paper's Table 1, with
+   ~10-20 s each, do not shorten training; both clocks are recorded.)
+3. Select, without reading the test set: every evaluation also scores all validation images
+   (``val_ll_mean``); the checkpoint with the best such score is kept as
+   ``checkpoints/selected.safetensors`` and its test score is quoted beside the final and best ones.
+4. Write the results folder: ``results.md``/``results.html`` (the run beside the paper's Table 1, with
    sigma, N and the real-data reference), ``parzen_curve.png`` and ``parzen_curve.jsonl``,
-   ``figure2.png``, ``figure3.png`` and ``environment.json``.
+   ``figure2.png`` and ``figure3.png`` (of the selected generator), ``summary.json`` and
+   ``environment.json``.
 
 Layout of ``OUT``::
 
     results.md, results.html, parzen_curve.png, parzen_curve.jsonl, figure2.png, figure3.png,
-    environment.json, runs/00001-mnist-ns-k1-sim/ (the training run: checkpoints, stats, samples)
+    summary.json, environment.json, runs/00001-mnist-ns-k1-sim/ (the training run: checkpoints
+    (with selected.safetensors), stats, samples)
 """
 
 from __future__ import annotations
@@ -49,6 +54,10 @@ PAPER_TABLE1: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
 }
 #: LL levels whose first passing time is reported (the paper's Deep GSN and adversarial-net rows, roughly).
 THRESHOLDS = (200.0, 225.0)
+#: The checkpoint with the best validation score so far, beside the run's step checkpoints. Pruning
+#: and the newest-checkpoint search (resume, load_run of a run folder) only see step-N files, so it
+#: is never pruned and a resume of the run folder never starts from it.
+SELECTED = "selected.safetensors"
 
 
 class BudgetReached(Exception):
@@ -86,7 +95,8 @@ class ParzenCurve:
     on ``n_samples`` samples, appended to the run's ``metrics.jsonl``). ``budget_seconds`` (training
     time, evaluations excluded) ends the run with :class:`BudgetReached` at the last snapshot before
     the budget would be passed, predicted from the previous snapshot interval; ``None``: no budget.
-    ``log`` receives one line per evaluation. ``budget_clock``: ``"wall"`` (training wall time) or
+    ``log`` receives one line per evaluation. ``keep_selected``: copy the checkpoint of the
+    evaluation with the best validation score to ``checkpoints/selected.safetensors``. ``budget_clock``: ``"wall"`` (training wall time) or
     ``"cpu"`` (this process's CPU time, which neighbours on a shared machine do not inflate; with one
     torch thread it is the time an idle core would take).
     """
@@ -150,7 +160,7 @@ class ParzenCurve:
                            int(values["n_samples"]), _optional_float(values.get("val_ll_mean")))
         if self.keep_selected and point.val_ll_mean is not None and all(
                 p.val_ll_mean is None or point.val_ll_mean > p.val_ll_mean for p in self.points):
-            _keep_selected(Path(trainer.run_dir) / "checkpoints", st.step)
+            keep_as_selected(Path(trainer.run_dir) / "checkpoints", st.step)
         self.points.append(point)
         if self.log is not None:
             self.log(f"step {point.step} epoch {point.epochs:.1f} train {train_seconds / 60:.1f} min "
@@ -169,16 +179,22 @@ class ParzenCurve:
         return row
 
 
-#: The checkpoint with the best validation score so far, beside the run's step checkpoints (which
-#: are pruned to ``keep_checkpoints``; this one is not, and a resume never starts from it).
-SELECTED = "selected.safetensors"
-
-
-def _keep_selected(checkpoints: Path, step: int) -> None:
+def keep_as_selected(checkpoints: Path, step: int) -> None:
+    """Make ``checkpoints/selected.safetensors`` the step-``step`` checkpoint (atomically)."""
     source = checkpoints / f"step-{step:06d}.safetensors"
-    if source.is_file():  # the trainer wrote it just before calling back
+    if not source.is_file():  # pruned, or never written (a checkpoint-less trainer)
+        return
+    try:
         with atomic_path(checkpoints / SELECTED) as tmp:
-            shutil.copyfile(source, tmp)
+            try:  # step files are replaced, never rewritten in place: a hard link is a safe copy
+                os.link(source, tmp)
+            except OSError:
+                shutil.copyfile(source, tmp)
+                with open(tmp, "rb+") as f:
+                    os.fsync(f.fileno())
+    except OSError as e:
+        raise GankitError(f"cannot keep the selected checkpoint {checkpoints / SELECTED} "
+                          f"({e.strerror or e}); free disk space or fix permissions") from None
 
 
 @dataclass
@@ -316,11 +332,12 @@ def summarise(points: list[CurvePoint], thresholds=THRESHOLDS) -> dict[str, Any]
 
     ``best`` is the highest *test* score: picking it reads the test set, so it flatters the run.
     ``selected`` is the point with the highest validation score (``val_ll_mean``), its test score
-    the honest one to quote for early stopping; ``None`` when no point has a validation score.
+    the honest one to quote for early stopping; ``None`` unless every point has a validation score
+    (a curve begun before they existed would be searched only in part).
     """
     best = max(points, key=lambda p: p.ll_mean)
-    scored = [p for p in points if p.val_ll_mean is not None]
-    selected = max(scored, key=lambda p: p.val_ll_mean) if scored else None
+    scored = all(p.val_ll_mean is not None for p in points)
+    selected = max(points, key=lambda p: p.val_ll_mean) if scored else None
     passed = {}
     for level in thresholds:
         first = next((p for p in points if p.ll_mean >= level), None)

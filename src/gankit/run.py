@@ -8,6 +8,7 @@ Layout of a run folder::
     samples/fakes-000000.png, ...   G on one fixed noise batch, at the start and every snapshot
     curves.png            losses, D(x), D(G(z)) with the equilibrium lines
     checkpoints/step-000500.safetensors, ...   the last few checkpoints (safetensors + JSON)
+    checkpoints/selected.safetensors   gankit reproduce: the one with the best validation score
 """
 
 from __future__ import annotations

@@ -14,10 +14,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from gankit.checkpoint import load_checkpoint
+from gankit.checkpoint import checkpoint_files, load_checkpoint, prune_checkpoints
 from gankit.errors import GankitError
-from gankit.reproduce import (BudgetReached, CurvePoint, ParzenCurve, reproduce, results_markdown,
-                              summarise)
+from gankit.reproduce import (SELECTED, BudgetReached, CurvePoint, ParzenCurve, reproduce,
+                              results_markdown, summarise)
 
 from test_eval import one_line_error, run_cli, write_idx_folder  # tests/commands is on sys.path
 
@@ -125,6 +125,36 @@ def test_parzen_curve_budget_rule_and_clocks():
     assert calls[-1] == 23 and not free.stopped_by_budget
 
 
+def test_parzen_curve_keeps_the_checkpoint_with_the_best_validation_score(tmp_path):
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    val = {10: 5.0, 20: 7.0, 30: 6.0}
+
+    def fake_eval(trainer):
+        return {"ll_mean": 1.0, "ll_se": 1.0, "sigma": 0.2, "n_samples": 5,
+                "val_ll_mean": val[trainer.state.step]}
+
+    curve = ParzenCurve(eval_every_steps=10, evaluate_fn=fake_eval)
+    for step in val:  # as the trainer does: write the step checkpoint, prune to 1, call back
+        (checkpoints / f"step-{step:06d}.safetensors").write_bytes(f"weights {step}".encode())
+        prune_checkpoints(checkpoints, 1)
+        curve(SimpleNamespace(**vars(_fake_trainer(step, float(step))), run_dir=tmp_path))
+    assert (checkpoints / SELECTED).read_bytes() == b"weights 20"  # kept though step 20 was pruned
+    # not a step checkpoint: pruning, resume and load_run(run folder) never see it
+    assert checkpoint_files(checkpoints) == [checkpoints / "step-000030.safetensors"]
+
+
+def test_curves_written_before_validation_scores_still_load():
+    old = {"step": 5000, "epoch": 10, "epochs": 10.0, "train_seconds": 60.0, "wall_seconds": 70.0,
+           "eval_seconds": 4.0, "cpu_seconds": 110.0, "ll_mean": 150.0, "ll_se": 2.0,
+           "sigma": 0.2, "n_samples": 10000}
+    new = {**old, "step": 10000, "ll_mean": 170.0, "val_ll_mean": 171.0}
+    points = [CurvePoint(**old), CurvePoint(**new)]
+    assert points[0].val_ll_mean is None
+    # a curve scored on validation only in part is not searched in part
+    assert summarise(points)["selected"] is None and summarise(points)["best"]["step"] == 10000
+
+
 def test_summarise_reports_first_passing_times():
     pts = [CurvePoint(s, s // 500, s / 500, s / 10, s / 10 + 1, 1.0, s / 20, ll, 2.0, 0.17, 10000)
            for s, ll in [(1000, 150.0), (2000, 205.0), (3000, 199.0), (4000, 226.0)]]
@@ -159,6 +189,7 @@ def test_cli_reproduce_mnist(mnist_dir, tmp_path, capsys):
     assert code == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["final"]["step"] == 2 and summary["paper"] == {"ll_mean": 225.0, "ll_se": 2.0}
+    assert summary["selected"]["step"] == 2  # the only evaluation, chosen on its validation score
     assert summary["final"]["n_samples"] == 10_000  # the paper's protocol
     assert (tmp_path / "res" / "results.md").is_file()
     config = json.loads(next((tmp_path / "res" / "runs").glob("*/config.json")).read_text())

@@ -3,7 +3,8 @@
     gankit reproduce mnist --budget-minutes 60 --data-dir ../shared/data/mnist
 
 No logic here: :mod:`gankit.reproduce` does the work. The last stdout line is one JSON object (the
-final and best Parzen LL, when the curve passed 200 and 225, and the results folder), for scripts.
+final and best Parzen LL, the evaluation selected on validation, when the curve passed 200 and 225,
+and the results folder), for scripts.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ def register(subparsers) -> None:
                     "Parzen-window protocol every --eval-every-steps steps, stop at the time budget, "
                     "and write a results folder: results.md/.html (beside the paper's Table 1, with "
                     "sigma, N and the real-data reference), parzen_curve.png (LL against epochs and "
-                    "minutes), figure2.png, figure3.png and environment.json.")
+                    "minutes), figure2.png and figure3.png (of the checkpoint with the best "
+                    "validation score, kept as checkpoints/selected.safetensors) and "
+                    "environment.json.")
     p.add_argument("dataset", choices=("mnist",), help="the experiment (mnist: Table 1's MNIST column)")
     p.add_argument("--budget-minutes", type=_positive_float, default=60.0, metavar="M",
                    help="training time budget in minutes, Parzen evaluations excluded; training "
