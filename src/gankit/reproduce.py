@@ -497,8 +497,8 @@ def results_markdown(summary: Mapping[str, Any], points: list[CurvePoint], confi
 def _figures_generator(summary: Mapping[str, Any]) -> str:
     step = summary.get("figures_step", summary["steps"])
     selected = summary.get("selected") or {}
-    which = "selected on validation" if selected.get("step") == step else "final"
-    return f"Generator: the {which} one, at step {step}."
+    which = "the one selected on validation" if selected.get("step") == step else "the final one"
+    return f"Generator: {which}, at step {step}."
 
 
 def _selected_row(summary: Mapping[str, Any]) -> list[str]:
