@@ -29,6 +29,23 @@ def test_losses_match_probability_forms():
     assert_close(g_loss_nonsaturating(fake), -D_fake.log().mean())
 
 
+def test_label_smoothing_is_cross_entropy_against_the_soft_real_target():
+    real, fake = torch.randn(40, dtype=torch.float64), torch.randn(40, dtype=torch.float64)
+    D_real, D_fake = torch.sigmoid(real), torch.sigmoid(fake)
+    a = 0.9
+    expected = -(a * D_real.log() + (1 - a) * (1 - D_real).log()).mean() - (1 - D_fake).log().mean()
+    assert_close(d_loss(real, fake, real_label=a), expected)
+    assert_close(d_loss(real, fake, real_label=1.0), d_loss(real, fake))
+
+
+def test_label_smoothing_moves_the_best_real_output_to_the_target():
+    # For one real example alone, -a log s - (1 - a) log(1 - s) is least at s = a: the logit
+    # gradient there is sigmoid(l) - a = 0, so D stops growing more confident at D(x) = a.
+    logit = torch.logit(torch.tensor([0.9], dtype=torch.float64)).requires_grad_(True)
+    d_loss(logit, torch.full((1,), -50.0, dtype=torch.float64), real_label=0.9).backward()
+    assert abs(logit.grad.item()) < 1e-12
+
+
 def test_the_two_generator_losses_differ():
     fake = torch.tensor([-3.0, 0.5, 2.0])
     assert not torch.isclose(g_loss_minimax(fake), g_loss_nonsaturating(fake))

@@ -89,7 +89,7 @@ def test_discriminator_with_minibatch_features_splits_real_and_fake():
 
 @pytest.mark.parametrize("remedy", [dict(pack=4), dict(r1_gamma=1.0), dict(r1_gamma=1.0, r2_gamma=1.0),
                                     dict(instance_noise=0.1), dict(lr_d=4e-3, lr_g=1e-3),
-                                    dict(minibatch_features=4)])
+                                    dict(minibatch_features=4), dict(label_smoothing=0.1)])
 def test_each_remedy_trains_and_is_recorded(tmp_path, remedy):
     run = gankit.train(progress=False, preset="ring8", steps=20, batch=16, g_hidden=(16,),
                        d_hidden=(16,), log_every=5, snapshot_every=10, grid_size=32, threads=1,
@@ -112,7 +112,21 @@ def test_instance_noise_anneals_to_zero(tmp_path):
     assert trainer.remedies().instance_noise == 0.0
 
 
+def test_label_smoothing_reaches_the_d_objective_of_a_run(tmp_path):
+    from gankit.data import load_dataset
+    from gankit.train import Trainer
+
+    cfg = resolve_config("ring8", label_smoothing=0.1, steps=10)
+    assert Trainer(cfg, load_dataset("ring8"), tmp_path, progress=False).remedies().label_smoothing == 0.1
+    D = LinearD(4)
+    x_real, x_fake = torch.randn(5, 4, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
+    smooth, _, _ = d_objective(D, x_real, x_fake, Remedies(label_smoothing=0.1))
+    assert_close(smooth, d_loss(D(x_real), D(x_fake), real_label=0.9))
+
+
 def test_bad_remedy_values():
+    with pytest.raises(ConfigError, match="label_smoothing must be in"):
+        resolve_config("ring8", label_smoothing=0.5)
     with pytest.raises(ConfigError, match="pack must be >= 1 and divide the batch"):
         resolve_config("ring8", pack=3, batch=100)
     with pytest.raises(ConfigError, match="r1_gamma must be a number >= 0"):

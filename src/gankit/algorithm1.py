@@ -25,11 +25,14 @@ class Remedies:
     r1_gamma, r2_gamma: add (gamma / 2) E ||grad_x D(x)||^2 on real (R1) or fake (R2) inputs to D's
     loss (Mescheder et al. 2018). instance_noise: std of Gaussian noise added to every input of D,
     real and fake, in both players' steps (Sønderby et al. 2017); the trainer anneals it to 0.
+    label_smoothing: D's target for real examples is 1 - this (one-sided; Salimans et al. 2016),
+    so D cannot grow ever more confident on real data alone.
     """
 
     r1_gamma: float = 0.0
     r2_gamma: float = 0.0
     instance_noise: float = 0.0
+    label_smoothing: float = 0.0
 
 
 NO_REMEDIES = Remedies()
@@ -70,7 +73,7 @@ def d_objective(D: nn.Module, x_real: Tensor, x_fake: Tensor, remedies: Remedies
         x_fake = x_fake.detach().requires_grad_(True)
     real_logits, fake_logits = _d_on_both(D, x_real, x_fake)
     real_logits, fake_logits = _at_least_fp32(real_logits), _at_least_fp32(fake_logits)
-    loss_D = d_loss(real_logits, fake_logits)
+    loss_D = d_loss(real_logits, fake_logits, 1.0 - remedies.label_smoothing)
     if remedies.r1_gamma > 0:
         loss_D = loss_D + remedies.r1_gamma / 2 * gradient_penalty(real_logits, x_real)
     if remedies.r2_gamma > 0:

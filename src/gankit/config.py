@@ -89,6 +89,8 @@ class Config:
     r1_gamma: float = _f(0.0, "R1 penalty weight: (gamma/2) E||grad D(x_real)||^2 in D's loss")
     r2_gamma: float = _f(0.0, "R2 penalty weight: the same on fake samples")
     instance_noise: float = _f(0.0, "std of Gaussian noise on D's inputs, annealed linearly to 0")
+    label_smoothing: float = _f(0.0, "one-sided label smoothing: D's target for real examples is "
+                                     "1 - this (Salimans et al. 2016: 0.1); 0 = the paper")
     minibatch_features: int = _f(0, "minibatch discrimination features in D (0 = off)")
     g_ema: float = _f(0.0, "keep an exponential moving average of G's weights with this decay "
                            "(e.g. 0.999) and sample from it; 0 = off")
@@ -182,6 +184,9 @@ class Config:
             v = getattr(self, name)
             if not (v >= 0 and math.isfinite(v)):
                 raise ConfigError(f"{name} must be a number >= 0 (got {v})")
+        if not 0 <= self.label_smoothing < 0.5:
+            raise ConfigError(f"label_smoothing must be in [0, 0.5) (got {self.label_smoothing}); "
+                              "0.1 is the usual value, 0 turns it off")
         for name in ("lr_d_late", "lr_g_late"):
             v = getattr(self, name)
             if not (v >= 0 and math.isfinite(v)):

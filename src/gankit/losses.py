@@ -21,12 +21,19 @@ def value_V(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tenso
     return -F.softplus(-real_logits).mean() - F.softplus(fake_logits).mean()
 
 
-def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 1.0
+           ) -> torch.Tensor:
     """D minimises -V: -log D(x) - log(1 - D(G(z))). Equals log 4 when D = 1/2 everywhere.
 
     Unscaled (the authors' code halves it); its equilibrium value is therefore log 4, not log 2.
+    ``real_label`` < 1 is one-sided label smoothing (Salimans et al. 2016): the cross-entropy
+    against target a on real examples, -a log D(x) - (1 - a) log(1 - D(x)), whose best D(x) is
+    a p_data / (p_data + p_g) instead of D*; fakes keep target 0, so G's optimum is unchanged.
     """
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    real = F.softplus(-real_logits).mean()
+    if real_label != 1.0:
+        real = real_label * real + (1.0 - real_label) * F.softplus(real_logits).mean()
+    return real + F.softplus(fake_logits).mean()
 
 
 def g_loss_minimax(fake_logits: torch.Tensor) -> torch.Tensor:

@@ -301,10 +301,10 @@ class Trainer:
     def remedies(self) -> Remedies:
         """This step's remedies; instance noise decays linearly to 0 at the last step."""
         cfg = self.config
-        if not (cfg.r1_gamma or cfg.r2_gamma or cfg.instance_noise):
+        if not (cfg.r1_gamma or cfg.r2_gamma or cfg.instance_noise or cfg.label_smoothing):
             return NO_REMEDIES
         noise = cfg.instance_noise * max(0.0, 1.0 - self.state.step / cfg.steps)
-        return Remedies(cfg.r1_gamma, cfg.r2_gamma, noise)
+        return Remedies(cfg.r1_gamma, cfg.r2_gamma, noise, cfg.label_smoothing)
 
     def gradient_stats(self) -> dict[str, float]:
         """Norms of the last updates' gradients, and of D's input gradient on real data (cheap:
