@@ -101,6 +101,20 @@ def test_eval_run_prints_json_and_appends_to_metrics_jsonl(mnist_run, capsys):
     assert len(rows) == 2 and rows[1]["ll_mean"] == row["ll_mean"] and "real_ll_mean" not in rows[1]
 
 
+def test_eval_threads_sets_torchs_threads_and_not_the_number(mnist_run, capsys, monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        seen = []
+        monkeypatch.setattr(torch, "set_num_threads", lambda n: seen.append(n))
+        code, out, err = run_cli(capsys, "eval", mnist_run.path, "--no-reference", "--threads", "1")
+        assert code == 0, err
+        assert seen == [1]
+        code, out2, _ = run_cli(capsys, "eval", mnist_run.path, "--no-reference")
+        assert json.loads(out)["ll_mean"] == json.loads(out2)["ll_mean"] and seen == [1]
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_evaluate_is_the_protocol_on_the_runs_samples(mnist_run, mnist_dir):
     data = gankit.data.load_dataset("mnist", str(mnist_dir))
     [row] = evaluate(mnist_run, ["parzen"], seed=3, data=data,
@@ -181,6 +195,7 @@ def test_usage_errors_exit_2_with_one_line(mnist_run, tmp_path, capsys):
     one_line_error(*run_cli(capsys, "eval", mnist_run.path, "--samples", tmp_path / "x.npy"))
     one_line_error(*run_cli(capsys, "eval", tmp_path / "no-such-run"))
     one_line_error(*run_cli(capsys, "eval", mnist_run.path, "--n-samples", "0"))
+    one_line_error(*run_cli(capsys, "eval", mnist_run.path, "--threads", "0"))
 
 
 def test_eval_is_listed_in_help(capsys):

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GankitError
+from .reproduce import _positive_int
 
 
 def register(subparsers) -> None:
@@ -46,6 +47,9 @@ def register(subparsers) -> None:
                    help="parzen: samples drawn from G (default: the paper's 10000)")
     p.add_argument("--no-reference", action="store_true",
                    help="parzen: skip the real-data reference (cached after its first computation)")
+    p.add_argument("--threads", type=_positive_int, default=None, metavar="T",
+                   help="CPU threads for torch (default: torch's, one per core); on a shared "
+                        "machine, 1 keeps a training run beside it at full speed")
     p.set_defaults(handler=run_eval)
 
 
@@ -53,6 +57,10 @@ def run_eval(args: argparse.Namespace) -> int:
     from ..metrics import check_metric_names, evaluate
 
     names = check_metric_names(args.metrics or ["parzen"])
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if (args.run_dir is None) == (args.samples is None):
         raise GankitError("give either RUN_DIR or --samples FILE.npy (exactly one)")
     if args.n_samples is not None and args.n_samples < 1:
