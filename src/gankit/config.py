@@ -290,11 +290,12 @@ PAPER_MNIST_EMA_G4: dict[str, Any] = dict(PAPER_MNIST_EMA, lr_g=0.4, lr_late_ste
 #: confident on REAL images (seed 0: mean D(x) on held-out digits 0.76 at 110,000 steps, 0.999
 #: at 150,000, while D(G(z)) stays at 0.28-0.49 and D's weights do not blow up: neither
 #: overfitting nor weight growth); a soft target removes the reward for that while G's optimum
-#: is unchanged (fakes keep target 0). D(x) then stays near 0.53-0.56 instead of 0.60-0.66.
+#: is unchanged (fakes keep target 0). D(x) then stays at 0.53-0.57 instead of 0.60-0.66
+#: until ~90,000 steps.
 #: Measured (benchmarks/results/mnist_parzen.md, session 6), one CPU core per run, bf16:
-#: seeds 1 and 2 gain 6-8 nats at equal steps and pass the paper's 225 (selected on validation:
+#: seeds 1 and 2 gain 4-9 nats at equal steps and pass the paper's 225 (selected on validation:
 #: 227.6 and 226.0) within the hour; seed 0 does not (218.6 selected, 219.0 best). It still
-#: declines after ~100,000 steps; the stop, 90,000 steps, is where the three seeds' mean
+#: declines after 85,000-100,000 steps; the stop, 90,000 steps, is where the three seeds' mean
 #: VALIDATION score peaks (`gankit reproduce` keeps the checkpoint selected on validation
 #: whatever the budget). At the paper's lr_G 0.1 the same smoothing slows G (180.3 against
 #: 185.3 at 30,000 steps): it pays only with the faster G.
