@@ -54,6 +54,8 @@ def main() -> int:
     p.add_argument("--n-samples", type=int, default=10_000, help="Parzen samples (paper: 10000)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--restarts", type=int, default=1,
+                   help="seeds seed..seed+N-1 side by side (--threads each), the best on validation kept")
     p.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared/data/mnist"))
     p.add_argument("--out", default=None)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -79,7 +81,7 @@ def main() -> int:
                        data_dir=args.data_dir,
                        preset=args.preset, eval_every_steps=args.eval_every_steps, seed=args.seed,
                        n_samples=args.n_samples, threads=args.threads, overrides=overrides,
-                       budget_clock=args.budget_clock,
+                       budget_clock=args.budget_clock, restarts=args.restarts,
                        progress=False, log=lambda line: print(line, flush=True))
     s = result.summary
     print(f"load average at end: {os.getloadavg()}")
@@ -93,8 +95,14 @@ def main() -> int:
     for level, hit in s["passed"].items():
         print(f"passed {level}: " + (f"step {hit['step']}, epoch {hit['epochs']:.1f}, "
                                       f"{hit['train_minutes']} train min" if hit else "no"))
+    if "restarts" in s:
+        for r in s["restarts"]:
+            sel = r.get("selected")
+            print(f"restart seed {r['seed']}: " + ("failed" if sel is None else
+                  f"selected on validation {sel['ll_mean']:.1f} (validation {sel['val_ll_mean']:.1f}, "
+                  f"step {sel['step']})") + (" <- chosen" if r["seed"] == s["chosen_seed"] else ""))
     print(json.dumps({"final": s["final"], "best": s["best"], "selected": s["selected"],
-                      "passed": s["passed"],
+                      "passed": s["passed"], "chosen_seed": s.get("chosen_seed"),
                       "reference": s["reference"], "out": str(result.out)}))
     return 0
 

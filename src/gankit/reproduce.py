@@ -212,13 +212,15 @@ def reproduce(dataset: str = "mnist", *, out: str | Path | None = None,
               preset: str = "paper-mnist", eval_every_steps: int = 2500, seed: int = 0,
               n_samples: int = 10_000, threads: int | None = None, budget_clock: str = "wall",
               overrides: Mapping[str, Any] | None = None, progress: bool = True,
-              log: Callable[[str], None] | None = None) -> ReproduceResult:
+              log: Callable[[str], None] | None = None, restarts: int = 1) -> ReproduceResult:
     """Train ``preset`` on MNIST with Parzen evaluations, stop at the budget, write the results folder.
 
     ``budget_minutes`` is training time (evaluations excluded) on ``budget_clock`` (``"wall"``, or
     ``"cpu"``: this process's CPU time, fair on a shared machine), and the run goes on until it is
     spent unless ``overrides`` sets ``steps``; ``None`` trains the preset's ``steps``. ``overrides`` are further config fields (e.g. tiny networks for tests). ``out``
-    defaults to ``results/NNNNN-reproduce-PRESET``. Returns a :class:`ReproduceResult`.
+    defaults to ``results/NNNNN-reproduce-PRESET``. ``restarts`` > 1 trains seeds ``seed ..
+    seed+restarts-1`` side by side and keeps the one best on validation (:mod:`gankit.restarts`;
+    ``threads`` is then per restart). Returns a :class:`ReproduceResult`.
     """
     from .config import STEPS_UNBOUNDED, resolve_config
     from .data import load_dataset
@@ -236,6 +238,8 @@ def reproduce(dataset: str = "mnist", *, out: str | Path | None = None,
         raise GankitError(f"--budget-minutes must be positive (got {budget_minutes})")
     if n_samples < 1:
         raise GankitError(f"n_samples must be at least 1 (got {n_samples})")
+    if restarts < 1:
+        raise GankitError(f"--restarts must be at least 1 (got {restarts})")
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     # Snapshots (checkpoint, grid, callback) at least at every evaluation; an override may make them
     # finer, which also lets the budget stop closer to its end.
@@ -247,6 +251,10 @@ def reproduce(dataset: str = "mnist", *, out: str | Path | None = None,
             raise GankitError("instance noise fades to zero over the run's steps, which a time "
                               "budget leaves open: add --set steps=N")
         fields["steps"] = STEPS_UNBOUNDED
+    if restarts > 1:
+        from .restarts import threads_per_restart
+
+        threads = threads_per_restart(restarts, threads)
     if threads is not None:
         fields["threads"] = threads
     config = resolve_config(preset, data_dir=data_dir, seed=seed, **fields)
@@ -266,7 +274,14 @@ def reproduce(dataset: str = "mnist", *, out: str | Path | None = None,
     load_start = os.getloadavg()
     data = load_dataset(config.dataset, config.data_dir)
     log(f"gankit reproduce: {preset} -> {out}; real-data reference (cached after its first run)")
-    ref = real_data_reference(data, n_samples=n_samples)
+    ref = real_data_reference(data, n_samples=n_samples)  # cached now for the restarts too
+    if restarts > 1:
+        from .restarts import reproduce_restarts
+
+        spec = dict(budget_minutes=budget_minutes, data_dir=data_dir, preset=preset,
+                    eval_every_steps=eval_every_steps, n_samples=n_samples,
+                    budget_clock=budget_clock, overrides=dict(overrides or {}))
+        return reproduce_restarts(restarts, out=out, seed=seed, threads=threads, log=log, spec=spec)
     curve = ParzenCurve(eval_every_steps, None if budget_minutes is None else budget_minutes * 60,
                         n_samples=n_samples, seed=seed, log=log, budget_clock=budget_clock)
     curve.start()

@@ -234,3 +234,51 @@ def test_cpu_budget_clock_ignores_wall_time():
     assert 0 <= curve.points[1].cpu_seconds < 60 and curve.points[1].train_seconds == 14400.0
     with pytest.raises(GankitError, match="wall or cpu"):
         ParzenCurve(eval_every_steps=10, budget_clock="gpu")
+
+
+def test_restarts_train_side_by_side_and_the_winner_is_chosen_on_validation(mnist_dir, tmp_path):
+    lines = []
+    result = reproduce("mnist", out=tmp_path / "out", budget_minutes=None, data_dir=str(mnist_dir),
+                       eval_every_steps=3, n_samples=50, seed=4, restarts=2, threads=1,
+                       overrides=TINY, progress=False, log=lines.append)
+    out, s = result.out, result.summary
+    rows = {r["seed"]: r for r in s["restarts"]}
+    assert sorted(rows) == [4, 5] and all(r["exit_status"] == 0 for r in rows.values())
+    for seed in (4, 5):  # each restart is a complete results folder with its own seed
+        folder = out / "restarts" / f"seed-{seed}"
+        assert (folder / "results.md").is_file() and (folder / "figure2.png").is_file()
+        config = json.loads(next((folder / "runs").glob("*/config.json")).read_text())
+        assert config["seed"] == seed and config["threads"] == 1 and config["g_hidden"] == [32]
+    # different seeds, different generators
+    assert rows[4]["final"]["ll_mean"] != rows[5]["final"]["ll_mean"]
+    # the winner has the best validation score of the selected checkpoints; its summary is quoted
+    val = {seed: r["selected"]["val_ll_mean"] for seed, r in rows.items()}
+    assert s["chosen_seed"] == max(val, key=val.get)
+    assert s["selected"] == rows[s["chosen_seed"]]["selected"]
+    assert result.run_dir.parent == out / "restarts" / f"seed-{s['chosen_seed']}" / "runs"
+    for name in ("results.md", "results.html", "summary.json", "environment.json", "figure2.png",
+                 "figure3.png", "parzen_curve.png"):
+        assert (out / name).is_file(), name
+    md = (out / "results.md").read_text()
+    assert f"{s['chosen_seed']} (chosen)" in md and "225 ± 2" in md
+    env = json.loads((out / "environment.json").read_text())
+    assert env["restarts"] == 2 and env["seeds"] == [4, 5] and env["threads_per_restart"] == 1
+
+
+def test_choose_reads_validation_scores_only():
+    from gankit.restarts import choose
+
+    def summary(val, test):
+        return {"selected": {"val_ll_mean": val, "ll_mean": test}}
+
+    # seed 1 has the better test score, seed 0 the better validation score: seed 0 wins
+    assert choose({0: summary(230.0, 220.0), 1: summary(229.0, 228.0)}) == 0
+    assert choose({3: summary(1.0, 0.0), 2: summary(1.0, 0.0)}) == 2  # a tie: the lower seed
+    assert choose({0: {"selected": None}, 1: summary(-5.0, 0.0)}) == 1
+    with pytest.raises(GankitError, match="selected on validation"):
+        choose({0: {"selected": None}})
+
+
+def test_cli_restarts_must_be_positive(capsys):
+    line = one_line_error(*run_cli(capsys, "reproduce", "mnist", "--restarts", "0"))
+    assert "--restarts" in line

@@ -65,7 +65,12 @@ def register(subparsers) -> None:
                         "5 epochs at batch 100)")
     p.add_argument("--seed", type=int, default=0, help="training, sampling and figure seed (default: 0)")
     p.add_argument("--threads", type=_positive_int, default=None, metavar="T",
-                   help="CPU threads for torch (default: the preset's, else automatic)")
+                   help="CPU threads for torch, per restart (default: the preset's, else "
+                        "automatic; with --restarts N, the cores shared out N ways)")
+    p.add_argument("--restarts", type=_positive_int, default=1, metavar="N",
+                   help="train N seeds (--seed, --seed+1, ...) side by side within the same budget "
+                        "and keep the one whose selected checkpoint scores best on validation; "
+                        "the test set chooses nothing (default: 1)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="change one config field of the preset, repeatable (e.g. --set "
                         "precision=bf16 --set g_ema=0.9999); recorded in the run's config.json")
@@ -101,12 +106,15 @@ def run_reproduce(args: argparse.Namespace) -> int:
                        data_dir=args.data_dir, preset=args.preset,
                        eval_every_steps=args.eval_every_steps, seed=args.seed, threads=args.threads,
                        budget_clock=args.budget_clock, overrides=_overrides(args.overrides),
-                       progress=not args.quiet)
+                       progress=not args.quiet, restarts=args.restarts)
     s = result.summary
     if not result.points:  # pragma: no cover - reproduce raises first
         raise GankitError("no evaluation was made")
-    print(json.dumps({"final": s["final"], "best": s["best"], "selected": s["selected"],
-                      "passed": s["passed"],
-                      "reference": s["reference"], "paper": {"ll_mean": 225.0, "ll_se": 2.0},
-                      "out": str(result.out)}), flush=True)
+    line = {"final": s["final"], "best": s["best"], "selected": s["selected"], "passed": s["passed"],
+            "reference": s["reference"], "paper": {"ll_mean": 225.0, "ll_se": 2.0},
+            "out": str(result.out)}
+    if "restarts" in s:
+        line.update(chosen_seed=s["chosen_seed"], restarts=[
+            {"seed": r["seed"], "selected": r.get("selected"), "out": r["out"]} for r in s["restarts"]])
+    print(json.dumps(line), flush=True)
     return 0
