@@ -45,7 +45,8 @@ def register(subparsers) -> None:
                     "sigma, N and the real-data reference), parzen_curve.png (LL against epochs and "
                     "minutes), figure2.png and figure3.png (of the checkpoint with the best "
                     "validation score, kept as checkpoints/selected.safetensors) and "
-                    "environment.json.")
+                    "environment.json. With --restarts N, N seeds train side by side and the one "
+                    "best on validation is kept (each restart's folder under restarts/).")
     p.add_argument("dataset", choices=("mnist",), help="the experiment (mnist: Table 1's MNIST column)")
     p.add_argument("--budget-minutes", type=_positive_float, default=60.0, metavar="M",
                    help="training time budget in minutes, Parzen evaluations excluded; training "
