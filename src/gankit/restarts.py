@@ -77,7 +77,11 @@ def reproduce_restarts(restarts: int, *, out: Path, seed: int, threads: int | No
     winner = done[chosen]
     for name in _WINNER_FILES:
         if (winner / name).is_file():
-            shutil.copyfile(winner / name, out / name)
+            try:
+                shutil.copyfile(winner / name, out / name)
+            except OSError as e:
+                raise GankitError(f"cannot copy {winner / name} to {out} ({e.strerror or e}); the "
+                                  f"restarts' own results are complete in {out / 'restarts'}") from None
     summary = dict(summaries[chosen])
     summary.update(chosen_seed=chosen, threads_per_restart=per, restarts=[
         _restart_row(s, folders[s], codes[s], summaries.get(s)) for s in seeds])
