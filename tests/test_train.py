@@ -137,6 +137,11 @@ def test_cuda_run_matches_the_cpu_contract(tiny):
     run = gankit.train(progress=False, **{**tiny, "device": "cuda"})
     assert json.loads((run.path / "environment.json").read_text())["device"].startswith("cuda")
     assert gankit.load_run(run.path).sample(4, seed=0).shape == (4, 1, 8, 8)
+    # the live run's G is still on the GPU: sampling moves the noise there and the images back
+    assert next(run.G.parameters()).device.type == "cuda"
+    live = run.sample(4, seed=0)
+    assert live.device.type == "cpu"
+    torch.testing.assert_close(live, gankit.load_run(run.path).sample(4, seed=0), atol=1e-5, rtol=0)
 
 
 def test_cuda_asked_for_without_a_gpu_is_a_clear_error(tiny):

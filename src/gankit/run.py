@@ -73,16 +73,24 @@ class Run:
         """
         if n < 1:
             raise GankitError(f"number of samples must be at least 1 (got {n})")
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)  # noise drawn on the CPU: same samples on any device
+        return torch.cat([self.generate(sample_noise(min(batch_size, n - i), self.config.z_dim,
+                                                     self.config.z_dist, gen))
+                          for i in range(0, n, batch_size)])
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """G(z) in eval mode (no dropout, as the paper shows samples), float32 on the CPU.
+
+        ``z`` may live anywhere: it is moved to G's device (a run still training on a GPU).
+        """
+        device = next(self.G.parameters()).device
         was_training = self.G.training
         self.G.eval()
         try:
-            out = [self.G(sample_noise(min(batch_size, n - i), self.config.z_dim,
-                                       self.config.z_dist, gen))
-                   for i in range(0, n, batch_size)]
+            return self.G(z.to(device)).float().cpu()
         finally:
             self.G.train(was_training)
-        return torch.cat(out).float()
 
     def save_samples(self, out: str | Path, n: int, seed: int = 0) -> Path:
         """Write ``n`` samples to ``out``: ``.png`` (grid or plot) or ``.npy`` (float32)."""

@@ -36,6 +36,16 @@ def mnist_dir(tmp_path_factory):
     return write_idx_folder(tmp_path_factory.mktemp("mnist"))
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_reproduce_on_a_gpu_scores_the_generator_while_it_trains_there(mnist_dir, tmp_path):
+    result = reproduce("mnist", out=tmp_path / "out", budget_minutes=None, data_dir=str(mnist_dir),
+                       eval_every_steps=3, n_samples=50,
+                       overrides={**TINY, "device": "cuda", "precision": "bf16"}, progress=False)
+    assert [p.step for p in result.points] == [3, 6]
+    assert json.loads((result.out / "summary.json").read_text())["selected"]["step"] in (3, 6)
+    assert (result.out / "figure3.png").is_file()
+
+
 def test_reproduce_writes_the_results_folder(mnist_dir, tmp_path):
     lines = []
     result = reproduce("mnist", out=tmp_path / "out", budget_minutes=None, data_dir=str(mnist_dir),

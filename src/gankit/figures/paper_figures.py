@@ -2,8 +2,9 @@
 (images along straight lines in z space).
 
 Each figure has a content function (tensors in, tensors out; tested) and a drawing function that
-takes a run and a seed and writes a PNG. A run is anything with ``.G``, ``.config`` (``z_dim``,
-``z_dist``, ``dataset``, ``data_dir``) and ``.sample(n, seed)``: a :class:`gankit.run.Run`.
+takes a run and a seed and writes a PNG. A run is anything with ``.config`` (``z_dim``,
+``z_dist``, ``dataset``, ``data_dir``), ``.sample(n, seed)`` and ``.generate(z)``: a
+:class:`gankit.run.Run`.
 """
 
 from __future__ import annotations
@@ -113,13 +114,7 @@ def figure3_content(run, seed: int = 0, rows: int = 8, steps: int = 10) -> torch
     gen = torch.Generator().manual_seed(seed)
     z = sample_noise(2 * rows, run.config.z_dim, run.config.z_dist, gen)
     zs = interpolate_z(z[:rows], z[rows:], steps).flatten(0, 1)  # [rows * steps, Z]
-    G = run.G
-    was_training = G.training
-    G.eval()  # samples as the paper shows them: no dropout
-    try:
-        x = G(zs).float()
-    finally:
-        G.train(was_training)
+    x = run.generate(zs)  # eval mode, as the paper shows samples: no dropout
     _check_images(x)
     return x
 
