@@ -45,7 +45,7 @@ def test_paper_mnist_ema_g4_ls_adds_only_label_smoothing_and_its_stop():
     g4, ls = resolve_config("paper-mnist-ema-g4").to_dict(), resolve_config("paper-mnist-ema-g4-ls").to_dict()
     differ = {k for k in g4 if g4[k] != ls[k]}
     assert differ == {"preset", "label_smoothing", "steps"}
-    assert (ls["label_smoothing"], g4["label_smoothing"], ls["steps"]) == (0.1, 0.0, 90_000)
+    assert (ls["label_smoothing"], g4["label_smoothing"], ls["steps"]) == (0.2, 0.0, 100_000)
 
 
 def test_every_preset_resolves():
