@@ -26,7 +26,7 @@ from speed import ARCHS, COMMON, DATA  # noqa: E402
 
 from gankit.config import resolve_config  # noqa: E402
 from gankit.data import load_dataset  # noqa: E402
-from gankit.train import Trainer  # noqa: E402
+from gankit.runs.train import Trainer  # noqa: E402
 
 
 def trainer(arch: str, batch: int, threads: int, compiled: bool) -> tuple[Trainer, float]:

@@ -30,7 +30,7 @@ import time
 
 import torch
 
-from gankit.figures.figure1 import DEFAULT_STEPS, run_1d
+from gankit.experiments.figure1 import DEFAULT_STEPS, run_1d
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Quality benchmark: Parzen LL on MNIST (the paper's Table 1 protocol) against CPU time.
 
 Goal (issue 3): the paper's configuration reaches Parzen LL >= 225 within 60 minutes of training
-on 2 CPU cores. This script trains a preset through :func:`gankit.reproduce.reproduce` (Parzen LL
+on 2 CPU cores. This script trains a preset through :func:`gankit.experiments.reproduce.reproduce` (Parzen LL
 every ``--eval-every-steps``, the budget counted in training time, evaluations excluded) and prints
 the curve and the times at which it passed 200 and 225. Results: ``benchmarks/results/mnist_parzen.md``.
 
@@ -39,7 +39,7 @@ from pathlib import Path
 
 import yaml
 
-from gankit.reproduce import reproduce
+from gankit.experiments.reproduce import reproduce
 
 
 def main() -> int:
@@ -112,13 +112,13 @@ def extend(folder: Path, budget_minutes: float | None, data_dir: str, threads: i
     """Add the checkpoints of a resumed run (up to the budget) to a results folder's curve."""
     import torch
 
-    from gankit.checkpoint import load_checkpoint
+    from gankit.runs.checkpoint import load_checkpoint
     from gankit.data import load_dataset
     from gankit.figures.paper_figures import figure2, figure3
     from gankit.metrics import evaluate
-    from gankit.reproduce import (CurvePoint, markdown_table_html, plot_parzen_curve,
+    from gankit.experiments.reproduce import (CurvePoint, markdown_table_html, plot_parzen_curve,
                                   results_markdown, summarise)
-    from gankit.run import load_run
+    from gankit.runs.run import load_run
 
     torch.set_num_threads(threads)
     summary = json.loads((folder / "summary.json").read_text())
@@ -215,8 +215,8 @@ def extend(folder: Path, budget_minutes: float | None, data_dir: str, threads: i
 def _selected_generator(checkpoints: Path, points: list) -> tuple[Path, str | None]:
     """(checkpoint to draw the figures from, selected.safetensors or None), as summarise selects:
     the best validation score when every point has one, else the last point."""
-    from gankit.checkpoint import load_checkpoint
-    from gankit.reproduce import SELECTED, keep_as_selected, summarise
+    from gankit.runs.checkpoint import load_checkpoint
+    from gankit.experiments.reproduce import SELECTED, keep_as_selected, summarise
 
     step_file = lambda step: checkpoints / f"step-{step:06d}.safetensors"  # noqa: E731
     selected = summarise(points)["selected"]

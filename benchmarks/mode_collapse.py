@@ -225,7 +225,7 @@ def run_case(dataset: str, arch: str, case: Mapping[str, Any], seed: int, steps:
              runs_dir: str, sample_seed: int, common: Mapping[str, str] = {}) -> dict[str, Any]:
     import gankit
     from gankit.config import resolve_config
-    from gankit.diagnose import diagnose_run
+    from gankit.runs.diagnosis import diagnose_run
     from gankit.metrics import evaluate
 
     preset = dataset if arch == "toy" else f"{dataset}-pacgan"

@@ -26,7 +26,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,7 +36,7 @@ import baseline_loop  # noqa: E402
 
 from gankit.config import resolve_config  # noqa: E402
 from gankit.data import load_dataset  # noqa: E402
-from gankit.train import Trainer  # noqa: E402
+from gankit.engine.loop import Engine  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 
@@ -107,19 +106,18 @@ def time_gankit(arch: str, batch: int, steps: int, threads: int, warmup: int,
                          steps=10**9, threads=threads, precision=precision)
     dataset = load_dataset("mnist", str(DATA))
     torch.set_num_threads(threads)
-    with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(cfg, dataset, Path(tmp), progress=False)
-        sums: dict[str, torch.Tensor] = {}
-        for i in range(warmup + steps):
-            if i == warmup:
-                t = time.perf_counter()
-            stats = trainer.iterate()  # exactly the training loop's iteration
-            for key, v in stats.items():  # the loop's per-step bookkeeping, too
-                sums[key] = sums[key] + v if key in sums else v.clone()
-            if (i + 1) % cfg.log_every == 0:
-                {k: v.item() for k, v in sums.items()}
-                sums = {}
-        return time.perf_counter() - t
+    engine = Engine(cfg, dataset)  # the engine alone: no run folder, no callbacks
+    sums: dict[str, torch.Tensor] = {}
+    for i in range(warmup + steps):
+        if i == warmup:
+            t = time.perf_counter()
+        stats = engine.iterate()  # exactly the training loop's iteration
+        for key, v in stats.items():  # the loop's per-step bookkeeping, too
+            sums[key] = sums[key] + v if key in sums else v.clone()
+        if (i + 1) % cfg.log_every == 0:
+            {k: v.item() for k, v in sums.items()}
+            sums = {}
+    return time.perf_counter() - t
 
 
 def main() -> None:

@@ -45,7 +45,7 @@ from speed import ARCHS, COMMON, DATA  # noqa: E402
 from gankit import algorithm1, nets, optim  # noqa: E402
 from gankit.config import resolve_config  # noqa: E402
 from gankit.data import load_dataset  # noqa: E402
-from gankit.train import Trainer  # noqa: E402
+from gankit.runs.train import Trainer  # noqa: E402
 
 KEYS = ("Loss/D", "Loss/G", "Prob/D(x)", "Prob/D(G(z))")
 REORDERINGS = ("max_backward", "no_d_grads")

@@ -7,7 +7,7 @@ import torch
 from torch.testing import assert_close
 
 from gankit.algorithm1 import d_step, g_step, simultaneous_step, training_iteration
-from gankit.losses import d_loss, g_loss_minimax, g_loss_nonsaturating
+from gankit.objectives import OBJECTIVES, Objective, d_loss, g_loss_minimax, g_loss_nonsaturating
 from gankit.nets import Discriminator, Generator
 
 M, Z = 6, 3
@@ -54,7 +54,7 @@ def test_alternating_iteration_does_k_D_steps_then_one_G_step_on_fresh_samples(k
     G, D = nets()
     rec = Recorder()
     training_iteration(G, D, rec.optimizer(G.parameters(), "G"), rec.optimizer(D.parameters(), "D"),
-                       rec.next_real, rec.next_noise, g_loss_nonsaturating, k=k)
+                       rec.next_real, rec.next_noise, OBJECTIVES["nonsaturating"], k=k)
     assert rec.events == ["real", "noise", "step_D"] * k + ["noise", "step_G"]
     # every minibatch has m rows and none is reused
     assert all(len(b) == M for b in rec.batches)
@@ -118,7 +118,7 @@ def test_simultaneous_step_uses_one_forward_pass_and_the_old_D_for_G(g_loss):
     grads_G = torch.autograd.grad(g_loss(fake_logits), list(G_ref.parameters()))
     lr = 0.2
     simultaneous_step(G, D, torch.optim.SGD(G.parameters(), lr=lr),
-                      torch.optim.SGD(D.parameters(), lr=lr), x, z, g_loss)
+                      torch.optim.SGD(D.parameters(), lr=lr), x, z, Objective(d_loss, g_loss))
     for p, p0, g in zip(D.parameters(), D_ref.parameters(), grads_D):
         assert_close(p, p0 - lr * g)
     for p, p0, g in zip(G.parameters(), G_ref.parameters(), grads_G):
@@ -130,7 +130,7 @@ def test_simultaneous_iteration_consumes_one_real_and_one_noise_batch():
     rec = Recorder()
     stats = training_iteration(G, D, rec.optimizer(G.parameters(), "G"),
                                rec.optimizer(D.parameters(), "D"), rec.next_real, rec.next_noise,
-                               g_loss_nonsaturating, k=1, schedule="simultaneous")
+                               OBJECTIVES["nonsaturating"], k=1, schedule="simultaneous")
     assert rec.events == ["real", "noise", "step_D", "step_G"]
     assert set(stats) == {"Loss/D", "Loss/G", "Prob/D(x)", "Prob/D(G(z))"}
 

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 import gankit
-from gankit.checkpoint import checkpoint_files, load_checkpoint
+from gankit.runs.checkpoint import checkpoint_files, load_checkpoint
 from gankit.cli import main
 from gankit.config import load_config_file, resolve_config
 from gankit.data.archive import safe_extract
@@ -119,7 +119,7 @@ def test_malicious_pickle_is_never_loaded(tmp_path, capsys):
 
 
 def test_unwritable_checkpoint_is_a_clear_error_and_keeps_the_previous(tmp_path, monkeypatch):
-    import gankit.checkpoint as ck
+    import gankit.runs.checkpoint as ck
 
     run = gankit.train(progress=False, **small(tmp_path))
     before = {p.name: p.read_bytes() for p in (run.path / "checkpoints").iterdir()}
@@ -140,7 +140,7 @@ def test_resume_with_a_checkpoint_of_another_architecture_is_refused(tmp_path):
     ckpt = checkpoint_files(a.path / "checkpoints")[0]
     tensors, meta = load_checkpoint(ckpt)
     meta["config"] = b.config.to_dict()  # weights of one architecture, config of another
-    from gankit.checkpoint import save_checkpoint
+    from gankit.runs.checkpoint import save_checkpoint
 
     forged = tmp_path / "forged" / "checkpoints"
     forged.mkdir(parents=True)

@@ -11,10 +11,11 @@ import pytest
 
 import gankit
 from gankit.cli import main
+from gankit.constants import LOG_4
 from gankit.diagnose import (Thresholds, Verdict, check_d_wins, check_diverged, check_oscillating,
-                             diagnose, diagnose_run, oscillation_stats, read_jsonl, write_report)
-
-LOG_4 = math.log(4)
+                             diagnose, oscillation_stats)
+from gankit.runs.diagnosis import diagnose_run, write_report
+from gankit.utils.jsonl import read_jsonl
 
 
 def bce(p: float) -> float:

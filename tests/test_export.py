@@ -12,8 +12,8 @@ from torch.testing import assert_close
 import gankit
 from gankit.cli import main
 from gankit.errors import CheckpointError, GankitError
-from gankit.export import MARKER, export_generator, is_exported_generator
-from gankit.run import load_run
+from gankit.runs.export import MARKER, export_generator, is_exported_generator
+from gankit.runs.run import load_run
 
 RUNS = {
     # the paper's MLP G with BatchNorm (eval mode must use the running statistics)
@@ -48,24 +48,61 @@ def test_torchscript_file_equals_the_checkpoint_generator(run, tmp_path):
             assert_close(scripted(z), G(z))
 
 
-def test_sample_accepts_the_exported_file(run, tmp_path, capsys):
+def test_sample_refuses_torchscript_unless_trusted(run, tmp_path, capsys):
     assert main(["export", str(run.path), "--out", str(tmp_path / "g.pt")]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "g.pt")
     assert is_exported_generator(tmp_path / "g.pt")
-    assert main(["sample", str(tmp_path / "g.pt"), "--n", "6", "--seed", "3",
+    assert main(["sample", str(tmp_path / "g.pt"), "--out", str(tmp_path / "x.npy")]) == 2
+    assert "--trust-code" in capsys.readouterr().err and not (tmp_path / "x.npy").exists()
+    assert main(["sample", str(tmp_path / "g.pt"), "--n", "6", "--seed", "3", "--trust-code",
                  "--out", str(tmp_path / "a.npy")]) == 0
     assert main(["sample", str(run.path), "--n", "6", "--seed", "3",
                  "--out", str(tmp_path / "b.npy")]) == 0
     a, b = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
     assert a.shape == (6, 1, 8, 8)
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
-    assert main(["sample", str(tmp_path / "g.pt"), "--out", str(tmp_path / "grid.png")]) == 0
+    assert main(["sample", str(tmp_path / "g.pt"), "--trust-code",
+                 "--out", str(tmp_path / "grid.png")]) == 0
+
+
+def test_safetensors_export_samples_like_the_run_without_running_code(run, tmp_path, capsys):
+    out = tmp_path / "g.safetensors"
+    assert main(["export", str(run.path), "--format", "safetensors", "--out", str(out)]) == 0
+    assert not is_exported_generator(out)  # plain data: a checkpoint holding only G
+    exported = load_run(out)
+    assert exported.step == run.step and exported.config == run.config
+    assert_close(exported.sample(7, seed=2), load_run(run.path).sample(7, seed=2))
+
+
+def test_a_code_carrying_archive_never_runs(tmp_path, capsys):
+    """A marked TorchScript archive whose forward would create a file: gankit sample refuses it
+    without --trust-code, and the file never appears."""
+    target = tmp_path / "written-by-the-archive"
+
+    class Evil(torch.nn.Module):
+        def __init__(self, path: str):
+            super().__init__()
+            self.path = path
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return torch.from_file(self.path, shared=True, size=4) + z.sum() * 0
+
+    scripted = torch.jit.script(Evil(str(target)))
+    scripted(torch.zeros(1, 2))  # the archive's code really does create the file ...
+    assert target.exists()
+    target.unlink()  # ... so its absence below means gankit never ran it
+    meta = {"format": "gankit-generator-1", "z_dim": 2, "z_dist": "normal", "sample_shape": [4],
+            "step": 0, "config": {"dataset": "ring8"}}
+    torch.jit.save(scripted, str(tmp_path / "evil.pt"), _extra_files={MARKER: json.dumps(meta)})
+    assert is_exported_generator(tmp_path / "evil.pt")
+    assert main(["sample", str(tmp_path / "evil.pt"), "--out", str(tmp_path / "x.npy")]) == 2
+    assert not target.exists() and not (tmp_path / "x.npy").exists()
 
 
 def test_default_output_is_in_the_run_folder(run, capsys):
     assert main(["export", str(run.path)]) == 0
     assert capsys.readouterr().out.strip() == str(run.path / "generator.pt")
-    assert load_run(run.path / "generator.pt").config.z_dim == run.config.z_dim
+    assert load_run(run.path / "generator.pt", trust_code=True).config.z_dim == run.config.z_dim
 
 
 def test_a_plain_torch_file_is_never_loaded(tmp_path, capsys):

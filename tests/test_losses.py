@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from gankit.losses import (LOG_4, d_loss, g_loss_minimax, g_loss_nonsaturating, value_V)
+from gankit.constants import LOG_4
+from gankit.objectives import d_loss, g_loss_minimax, g_loss_nonsaturating, value_V
 
 
 def test_d_loss_at_zero_logits_is_log4():

@@ -9,7 +9,8 @@ from torch.testing import assert_close
 
 from gankit.config import resolve_config
 from gankit.data import Dataset
-from gankit.nets import Discriminator, Dropout, Generator, Maxout, build_networks, sample_noise
+from gankit.nets import Discriminator, Generator, build_networks, sample_noise
+from gankit.nets.layers import Dropout, Maxout
 
 
 def fake_mnist(n=200):

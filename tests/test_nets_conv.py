@@ -10,8 +10,8 @@ from gankit.config import resolve_config
 from gankit.data import Dataset
 from gankit.errors import ConfigError
 from gankit.nets import build_networks
-from gankit.nets_conv import ConvDiscriminator, ConvGenerator, conv_plan
-from gankit.run import load_run
+from gankit.nets.conv import ConvDiscriminator, ConvGenerator, conv_plan
+from gankit.runs.run import load_run
 
 
 @pytest.mark.parametrize("resolution, plan", [(8, (4, 1)), (14, (7, 1)), (28, (7, 2)),
@@ -65,7 +65,7 @@ def test_dcgan_mnist_preset_builds_conv_nets_with_dcgan_init():
 
 
 def test_pack_with_the_conv_arch_stacks_pack_images_along_D_s_channels():
-    from gankit.nets import Packed
+    from gankit.nets.layers import Packed
 
     G, D = build_networks(resolve_config("dcgan-mnist", pack=2, conv_width=8), fake_images(c=3))
     assert isinstance(D, Packed) and D.pack == 2

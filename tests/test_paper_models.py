@@ -11,9 +11,10 @@ from gankit.cli import main
 from gankit.config import PRESET_DESCRIPTIONS, PRESETS, resolve_config
 from gankit.data import Dataset
 from gankit.errors import ConfigError
-from gankit.nets import Generator, activation_names, build_networks, max_col_norm_, sample_noise
+from gankit.nets import Generator, build_networks, max_col_norm_, sample_noise
+from gankit.nets.mlp import activation_names
 from gankit.optim import build_optimizers
-from gankit.run import load_run
+from gankit.runs.run import load_run
 
 
 def fake_images(shape, n=40):

@@ -9,8 +9,9 @@ import gankit
 from gankit.algorithm1 import Remedies, _d_on_both, d_objective
 from gankit.config import resolve_config
 from gankit.errors import ConfigError
-from gankit.losses import d_loss, gradient_penalty
-from gankit.nets import Discriminator, MinibatchDiscrimination, Packed
+from gankit.objectives import d_loss, gradient_penalty
+from gankit.nets import Discriminator
+from gankit.nets.layers import MinibatchDiscrimination, Packed
 
 
 class LinearD(nn.Module):
@@ -101,10 +102,10 @@ def test_each_remedy_trains_and_is_recorded(tmp_path, remedy):
 
 def test_instance_noise_anneals_to_zero(tmp_path):
     from gankit.data import load_dataset
-    from gankit.train import Trainer
+    from gankit.engine.loop import Engine
 
     cfg = resolve_config("ring8", instance_noise=0.2, steps=100)
-    trainer = Trainer(cfg, load_dataset("ring8"), tmp_path, progress=False)
+    trainer = Engine(cfg, load_dataset("ring8"))
     assert trainer.remedies().instance_noise == pytest.approx(0.2)
     trainer.state.step = 50
     assert trainer.remedies().instance_noise == pytest.approx(0.1)
@@ -114,10 +115,10 @@ def test_instance_noise_anneals_to_zero(tmp_path):
 
 def test_label_smoothing_reaches_the_d_objective_of_a_run(tmp_path):
     from gankit.data import load_dataset
-    from gankit.train import Trainer
+    from gankit.engine.loop import Engine
 
     cfg = resolve_config("ring8", label_smoothing=0.1, steps=10)
-    assert Trainer(cfg, load_dataset("ring8"), tmp_path, progress=False).remedies().label_smoothing == 0.1
+    assert Engine(cfg, load_dataset("ring8")).remedies().label_smoothing == 0.1
     D = LinearD(4)
     x_real, x_fake = torch.randn(5, 4, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
     smooth, _, _ = d_objective(D, x_real, x_fake, Remedies(label_smoothing=0.1))

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 import gankit
-from gankit.checkpoint import load_checkpoint
+from gankit.runs.checkpoint import load_checkpoint
 from gankit.config import resolve_config
 from gankit.errors import ConfigError, GankitError
 from gankit.optim import learning_rate, momentum, player_learning_rates
-from gankit.train import TrainingDiverged
+from gankit.engine.loop import TrainingDiverged
 
 
 def test_a_tiny_run_writes_a_complete_run_folder(tiny):
@@ -153,7 +153,7 @@ def test_cuda_asked_for_without_a_gpu_is_a_clear_error(tiny):
 
 def test_g_ema_is_the_warmed_up_moving_average_of_G_and_is_what_samples(tiny):
     from gankit.data import load_dataset
-    from gankit.train import build_state
+    from gankit.engine.state import build_state
 
     config = resolve_config(**{**tiny, "g_ema": 0.99})
     state = build_state(config, load_dataset("digits", None, config))

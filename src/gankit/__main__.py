@@ -1,5 +1,5 @@
 """``python -m gankit`` (also what torchrun runs) is the CLI."""
 
-from .cli import main
+from gankit.cli import main
 
 raise SystemExit(main())

@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .losses import d_loss, gradient_penalty
+from gankit.objectives import OBJECTIVES, Objective, gradient_penalty
 
 Tensor = torch.Tensor
 
@@ -36,6 +36,8 @@ class Remedies:
 
 
 NO_REMEDIES = Remedies()
+#: The paper's objective with Section 3's non-saturating G loss: the default of every phase below.
+GAN = OBJECTIVES.get("nonsaturating")
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
@@ -62,9 +64,10 @@ def _d_on_both(D: nn.Module, x_real: Tensor, x_fake: Tensor) -> tuple[Tensor, Te
     return logits[:n_real], logits[n_real:]
 
 
-def d_objective(D: nn.Module, x_real: Tensor, x_fake: Tensor, remedies: Remedies = NO_REMEDIES
-                ) -> tuple[Tensor, Tensor, Tensor]:
-    """(loss_D, real_logits, fake_logits): -V on this minibatch plus any penalties."""
+def d_objective(D: nn.Module, x_real: Tensor, x_fake: Tensor, remedies: Remedies = NO_REMEDIES,
+                objective: Objective = GAN) -> tuple[Tensor, Tensor, Tensor]:
+    """(loss_D, real_logits, fake_logits): D's loss (-V for the paper's objective) on this
+    minibatch plus any penalties."""
     x_real = _noisy(x_real, remedies.instance_noise)
     x_fake = _noisy(x_fake, remedies.instance_noise)
     if remedies.r1_gamma > 0:
@@ -73,7 +76,7 @@ def d_objective(D: nn.Module, x_real: Tensor, x_fake: Tensor, remedies: Remedies
         x_fake = x_fake.detach().requires_grad_(True)
     real_logits, fake_logits = _d_on_both(D, x_real, x_fake)
     real_logits, fake_logits = _at_least_fp32(real_logits), _at_least_fp32(fake_logits)
-    loss_D = d_loss(real_logits, fake_logits, 1.0 - remedies.label_smoothing)
+    loss_D = objective.d_loss(real_logits, fake_logits, 1.0 - remedies.label_smoothing)
     if remedies.r1_gamma > 0:
         loss_D = loss_D + remedies.r1_gamma / 2 * gradient_penalty(real_logits, x_real)
     if remedies.r2_gamma > 0:
@@ -82,7 +85,8 @@ def d_objective(D: nn.Module, x_real: Tensor, x_fake: Tensor, remedies: Remedies
 
 
 def d_step(G: nn.Module, D: nn.Module, opt_D: torch.optim.Optimizer, x_real: Tensor, z: Tensor,
-           D_train: nn.Module | None = None, remedies: Remedies = NO_REMEDIES) -> dict[str, Tensor]:
+           D_train: nn.Module | None = None, remedies: Remedies = NO_REMEDIES,
+           objective: Objective = GAN) -> dict[str, Tensor]:
     """One discriminator update: ascend (1/m) sum [log D(x) + log(1 - D(G(z)))].
 
     ``D_train`` is the module to run for the update (a DistributedDataParallel wrapper of D, which
@@ -90,7 +94,7 @@ def d_step(G: nn.Module, D: nn.Module, opt_D: torch.optim.Optimizer, x_real: Ten
     """
     with torch.no_grad():  # G gets no gradient during the D step
         x_fake = G(z)
-    loss_D, real_logits, fake_logits = d_objective(D_train or D, x_real, x_fake, remedies)
+    loss_D, real_logits, fake_logits = d_objective(D_train or D, x_real, x_fake, remedies, objective)
     opt_D.zero_grad(set_to_none=True)
     loss_D.backward()
     opt_D.step()
@@ -116,14 +120,14 @@ def g_step(G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer, z: Tensor,
 
 def simultaneous_step(G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer,
                       opt_D: torch.optim.Optimizer, x_real: Tensor, z: Tensor,
-                      g_loss: Callable[[Tensor], Tensor], G_train: nn.Module | None = None,
+                      objective: Objective = GAN, G_train: nn.Module | None = None,
                       D_train: nn.Module | None = None, remedies: Remedies = NO_REMEDIES
                       ) -> dict[str, Tensor]:
     """The authors' code's update: D's and G's gradients from ONE forward pass (same z, same
     dropout masks), both applied at once. Not Algorithm 1 as printed; see docs/paper.md."""
     x_fake = (G_train or G)(z)
-    loss_D, real_logits, fake_logits = d_objective(D_train or D, x_real, x_fake, remedies)
-    loss_G = g_loss(fake_logits)
+    loss_D, real_logits, fake_logits = d_objective(D_train or D, x_real, x_fake, remedies, objective)
+    loss_G = objective.g_loss(fake_logits)
     opt_D.zero_grad(set_to_none=True)
     opt_G.zero_grad(set_to_none=True)
     # Each loss reaches only its own player's parameters (backward(inputs=...)): D's gradient of
@@ -138,7 +142,7 @@ def simultaneous_step(G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer,
 
 def training_iteration(G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer,
                        opt_D: torch.optim.Optimizer, next_real: Callable[[], Tensor],
-                       next_noise: Callable[[], Tensor], g_loss: Callable[[Tensor], Tensor],
+                       next_noise: Callable[[], Tensor], objective: Objective = GAN,
                        k: int = 1, schedule: str = "alternating",
                        G_train: nn.Module | None = None, D_train: nn.Module | None = None,
                        remedies: Remedies = NO_REMEDIES) -> dict[str, Tensor]:
@@ -152,11 +156,11 @@ def training_iteration(G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer,
     stats: dict[str, Tensor] = {}
     d_updates = k if schedule == "alternating" else k - 1
     for _ in range(d_updates):  # Algorithm 1: k steps of D ...
-        stats = d_step(G, D, opt_D, next_real(), next_noise(), D_train, remedies)
+        stats = d_step(G, D, opt_D, next_real(), next_noise(), D_train, remedies, objective)
     if schedule == "alternating":  # ... then one step of G on fresh noise
-        stats.update(g_step(G, D, opt_G, next_noise(), g_loss, G_train, remedies))
+        stats.update(g_step(G, D, opt_G, next_noise(), objective.g_loss, G_train, remedies))
     else:
-        stats = simultaneous_step(G, D, opt_G, opt_D, next_real(), next_noise(), g_loss, G_train,
+        stats = simultaneous_step(G, D, opt_G, opt_D, next_real(), next_noise(), objective, G_train,
                                   D_train, remedies)
     real_logits, fake_logits = stats.pop("real_logits"), stats.pop("fake_logits")
     stats["Prob/D(x)"] = torch.sigmoid(real_logits).mean()

@@ -13,8 +13,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Sequence
 
-from .config import PRESET_DESCRIPTIONS, PRESETS, Config, _kind, resolve_config
-from .errors import GankitError
+from gankit.config import PRESET_DESCRIPTIONS, PRESETS, Config, _kind, resolve_config
+from gankit.errors import GankitError
 
 
 #: Modules of gankit.commands that add a verb: each defines ``register(subparsers)``, which adds a
@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="noise seed; same seed, same samples (default: 0)")
     s.add_argument("--out", metavar="FILE", help="output .png or .npy "
                    "(default: RUN_DIR/samples/sample-nN-seedS.png)")
+    s.add_argument("--trust-code", action="store_true",
+                   help="allow a TorchScript generator (from gankit export --format torchscript): "
+                        "loading it runs the code it carries, so only for files you trust")
 
     t.set_defaults(handler=_train)
     s.set_defaults(handler=_sample)
@@ -100,7 +103,7 @@ def _flag_overrides(args: argparse.Namespace) -> dict:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .train import train
+    from gankit.runs.train import train
 
     if args.resume:
         if args.config or args.dry_run:
@@ -125,9 +128,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from .run import load_run
+    from gankit.runs.run import load_run
 
-    run = load_run(args.run_dir)
+    run = load_run(args.run_dir, trust_code=args.trust_code)
     default_dir = run.path / "samples" if (run.path / "samples").is_dir() else Path.cwd()
     out = Path(args.out) if args.out else default_dir / f"sample-n{args.n}-seed{args.seed}.png"
     path = run.save_samples(out, args.n, args.seed)

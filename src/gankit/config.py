@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError
+from gankit.errors import ConfigError
 
 G_LOSSES = ("nonsaturating", "minimax")
 SCHEDULES = ("alternating", "simultaneous")
@@ -140,7 +140,7 @@ class Config:
 
     def validate(self) -> "Config":
         """Raise :class:`ConfigError` naming the first impossible value; return self if fine."""
-        from .data import DATASETS  # late import: data imports nothing from config
+        from gankit.data import DATASETS  # late import: data imports nothing from config
 
         _choice("preset", self.preset, PRESETS)
         _choice("dataset", self.dataset, DATASETS)
@@ -166,7 +166,7 @@ class Config:
             raise ConfigError(f"image_size must be between 4 and 1024 pixels (got "
                               f"{self.image_size}); pass e.g. --image-size 64")
         if self.arch == "conv" and self.dataset == "folder":
-            from .nets_conv import conv_plan  # late import: only the conv arch needs it
+            from gankit.nets.conv import conv_plan  # late import: only the conv arch needs it
 
             try:
                 conv_plan(self.image_size)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .config import Config
+from gankit.config import Config
 
 
 def learning_rate(lr0: float, step: int, config: Config) -> float:
@@ -53,7 +53,7 @@ def build_optimizers(config: Config, G: torch.nn.Module, D: torch.nn.Module):
     opt_G, opt_D = make(G.parameters(), config.lr_g), make(D.parameters(), config.lr_d)
     max_norm = getattr(config, "d_max_col_norm", 0.0)
     if max_norm > 0:  # pylearn2's max_col_norm on D (paper-tfd): applied after every D update
-        from .nets import max_col_norm_
+        from gankit.nets import max_col_norm_
 
         opt_D.register_step_post_hook(lambda opt, args, kwargs: max_col_norm_(D, max_norm))
     return opt_G, opt_D

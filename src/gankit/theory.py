@@ -21,8 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-LOG_4 = math.log(4.0)  # -C(G) at the global optimum p_g = p_data (Theorem 1)
-SQRT_3 = math.sqrt(3.0)  # gankit's uniform p_z is U(-sqrt 3, sqrt 3) (unit variance)
+from gankit.constants import LOG_4, SQRT_3  # noqa: F401  (re-exported: C(G)'s minimum, p_z's range)
 
 
 # --- grids and known densities ------------------------------------------------------------------

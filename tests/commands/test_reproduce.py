@@ -1,4 +1,4 @@
-"""``gankit reproduce mnist`` and gankit.reproduce: the Parzen curve callback, the budget stop, the
+"""``gankit reproduce mnist`` and gankit.experiments.reproduce: the Parzen curve callback, the budget stop, the
 results folder and the CLI.
 
 MNIST is a small synthetic IDX folder (120 training images: 100 train, 20 validation; 30 test) and
@@ -14,9 +14,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from gankit.checkpoint import checkpoint_files, load_checkpoint, prune_checkpoints
+from gankit.runs.checkpoint import checkpoint_files, load_checkpoint, prune_checkpoints
 from gankit.errors import GankitError
-from gankit.reproduce import (SELECTED, BudgetReached, CurvePoint, ParzenCurve, reproduce,
+from gankit.experiments.reproduce import (SELECTED, BudgetReached, CurvePoint, ParzenCurve, reproduce,
                               results_markdown, summarise)
 
 from test_eval import one_line_error, run_cli, write_idx_folder  # tests/commands is on sys.path
@@ -276,7 +276,7 @@ def test_restarts_train_side_by_side_and_the_winner_is_chosen_on_validation(mnis
 
 
 def test_choose_reads_validation_scores_only():
-    from gankit.restarts import choose
+    from gankit.experiments.restarts import choose
 
     def summary(val, test):
         return {"selected": {"val_ll_mean": val, "ll_mean": test}}

@@ -7,7 +7,7 @@ import pytest
 
 from gankit.cli import main
 from gankit.figures.dirac import radii, trajectory
-from gankit.figures.toy2d import mode_stats
+from gankit.experiments.toy2d import mode_stats
 
 
 def test_dirac_simultaneous_spirals_out_alternating_circles_r1_converges():

@@ -9,7 +9,7 @@ import torch
 
 from gankit import theory as T
 from gankit.cli import main
-from gankit.figures.figure1 import DATA_1D, LogitInput, evaluate, lr_factor, run_1d
+from gankit.experiments.figure1 import DATA_1D, LogitInput, evaluate, lr_factor, run_1d
 
 
 class InverseCdfG(torch.nn.Module):

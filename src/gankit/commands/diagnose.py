@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 
 def run_diagnose(args: argparse.Namespace) -> int:
-    from ..diagnose import diagnose_run, write_report
+    from gankit.runs.diagnosis import diagnose_run, write_report
 
     verdicts = diagnose_run(args.run_dir, compute_toy_metrics=not args.no_metrics)
     for v in verdicts:

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GankitError
-from .reproduce import _positive_int
+from gankit.errors import GankitError
+from gankit.commands.reproduce import _positive_int
 
 
 def register(subparsers) -> None:
-    from ..metrics import METRICS
+    from gankit.metrics import METRICS
 
     p = subparsers.add_parser(
         "eval", help="score a run or a sample file (Parzen log-likelihood, Table 1)",
@@ -54,7 +54,7 @@ def register(subparsers) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from ..metrics import check_metric_names, evaluate
+    from gankit.metrics import check_metric_names, evaluate
 
     names = check_metric_names(args.metrics or ["parzen"])
     if args.threads is not None:
@@ -72,7 +72,7 @@ def run_eval(args: argparse.Namespace) -> int:
         parzen_opts["n_samples"] = args.n_samples
     options = {"parzen": parzen_opts} if "parzen" in names else {}
     if args.samples is not None:
-        from ..data import DATASETS
+        from gankit.data import DATASETS
 
         if args.dataset not in DATASETS:
             raise GankitError(f"unknown dataset '{args.dataset}'; choose from "
@@ -82,7 +82,7 @@ def run_eval(args: argparse.Namespace) -> int:
         rows = evaluate(x, names, seed=args.seed, dataset=args.dataset, data_dir=args.data_dir,
                         source=str(args.samples), options=options)
     else:
-        from ..run import load_run
+        from gankit.runs.run import load_run
 
         run = load_run(args.run_dir)
         rows = evaluate(run, names, seed=args.seed, data_dir=args.data_dir, options=options)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..errors import GankitError
+from gankit.errors import GankitError
 
 
 def _positive(text: str) -> int:
@@ -23,8 +23,8 @@ def _positive(text: str) -> int:
 
 def register(subparsers) -> None:
     """Add the ``figure1`` and ``figure`` verbs."""
-    from ..figures.figure1 import DATA_1D, DEFAULT_STEPS
-    from ..figures.toy2d import TOY2D
+    from gankit.experiments.figure1 import DATA_1D, DEFAULT_STEPS
+    from gankit.experiments.toy2d import TOY2D
 
     f1 = subparsers.add_parser(
         "figure1", help="the paper's Figure 1 from a real 1-D run, with D* and C(G) checked",
@@ -61,7 +61,7 @@ def _log(line: str) -> None:
 
 
 def _figure1(args: argparse.Namespace) -> int:
-    from ..figures.figure1 import figure1
+    from gankit.experiments.figure1 import figure1
 
     out = args.out or f"runs/figure1-{args.data}"
     summary = figure1(args.data, args.steps, out, args.seed, log=_log, g_input=args.g_input)
@@ -74,11 +74,11 @@ def _figure(args: argparse.Namespace) -> int:
     if args.kind == "dirac":
         if args.data is not None:
             raise GankitError("--data is for `gankit figure toy2d`; the Dirac-GAN's p_data is δ_0")
-        from ..figures.dirac import figure_dirac
+        from gankit.figures.dirac import figure_dirac
 
         summary = figure_dirac(out, steps=args.steps or 300)
     else:
-        from ..figures.toy2d import figure_toy2d
+        from gankit.experiments.toy2d import figure_toy2d
 
         summary = figure_toy2d(args.data or "ring8", args.steps or 3000, out, args.seed, log=_log)
     print(json.dumps(summary))

@@ -2,7 +2,7 @@
 
     gankit reproduce mnist --budget-minutes 60 --data-dir ../shared/data/mnist
 
-No logic here: :mod:`gankit.reproduce` does the work. The last stdout line is one JSON object (the
+No logic here: :mod:`gankit.experiments.reproduce` does the work. The last stdout line is one JSON object (the
 final and best Parzen LL, the evaluation selected on validation, when the curve passed 200 and 225,
 and the results folder), for scripts.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..errors import GankitError
+from gankit.errors import GankitError
 
 
 def _positive_int(text: str) -> int:
@@ -101,7 +101,7 @@ _OWN_FLAGS = {"preset": "--preset", "seed": "--seed", "data_dir": "--data-dir",
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
-    from ..reproduce import reproduce
+    from gankit.experiments.reproduce import reproduce
 
     result = reproduce(args.dataset, out=args.out, budget_minutes=args.budget_minutes,
                        data_dir=args.data_dir, preset=args.preset,

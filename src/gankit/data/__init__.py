@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .base import Dataset, MinibatchStream
-from .cifar10 import load_cifar10
-from .digits import load_digits
-from .folder import load_folder
-from .mnist import load_mnist
-from .stacked_mnist import load_stacked_mnist
-from .tfd import load_tfd
-from .toy import load_gauss1d, load_grid25, load_ring8
+from gankit.data.base import Dataset, MinibatchStream
+from gankit.data.cifar10 import load_cifar10
+from gankit.data.digits import load_digits
+from gankit.data.folder import load_folder
+from gankit.data.mnist import load_mnist
+from gankit.data.stacked_mnist import load_stacked_mnist
+from gankit.data.tfd import load_tfd
+from gankit.data.toy import load_gauss1d, load_grid25, load_ring8
 
 #: name -> loader(data_dir) -> Dataset
 DATASETS: dict[str, Callable[[str | None], Dataset]] = {
@@ -38,7 +38,7 @@ def load_dataset(name: str, data_dir: str | None = None, config=None) -> Dataset
     ``config`` (a :class:`gankit.config.Config`) supplies the options in ``DATASET_OPTIONS``
     (e.g. the image folder's resolution); without it the loader's defaults apply.
     """
-    from ..errors import ConfigError
+    from gankit.errors import ConfigError
 
     if name not in DATASETS:
         raise ConfigError(f"unknown dataset '{name}'; choose one of: {', '.join(sorted(DATASETS))}")

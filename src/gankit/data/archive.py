@@ -6,7 +6,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from ..errors import DataError
+from gankit.errors import DataError
 
 
 def _inside(root: Path, name: str) -> Path:

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import DataError
-from .archive import safe_extract
-from .base import Dataset
-from .download import download_verified
-from .mnist import cache_dir
+from gankit.errors import DataError
+from gankit.data.archive import safe_extract
+from gankit.data.base import Dataset
+from gankit.data.download import download_verified
+from gankit.utils.cache import cache_dir
 
 ARCHIVE = "cifar-10-binary.tar.gz"
 ARCHIVE_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"  # www.cs.toronto.edu/~kriz/cifar.html

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Dataset
+from gankit.data.base import Dataset
 
 
 def load_digits(data_dir: str | None = None) -> Dataset:

@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from ..errors import DataError
+from gankit.errors import DataError
 
 
 def download_verified(urls: list[str], final: Path, expected_md5: str,

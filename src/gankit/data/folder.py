@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import DataError
-from .base import Dataset
+from gankit.errors import DataError
+from gankit.data.base import Dataset
+from gankit.utils.cache import cache_dir
 
 #: File endings read as images; anything else is reported as "not an image".
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -223,7 +224,6 @@ def _to_rgb(img):
 # --- the cache -----------------------------------------------------------------------------------------
 
 def _cache_root() -> Path:
-    from .mnist import cache_dir
 
     return cache_dir() / "folders"
 

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import DataError
-from .base import Dataset
-from .download import download_verified
+from gankit.errors import DataError
+from gankit.data.base import Dataset
+from gankit.data.download import download_verified
+from gankit.utils.cache import cache_dir
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -46,14 +47,6 @@ DEFAULT_MIRRORS = (
 
 VALIDATION_SIZE = 10_000
 _IDX_MAGIC = {3: 2051, 1: 2049}  # images (3 dims) and labels (1 dim), unsigned bytes
-
-
-def cache_dir() -> Path:
-    """Where downloads go: $GANKIT_DATA, else $XDG_CACHE_HOME/gankit, else ~/.cache/gankit."""
-    if os.environ.get("GANKIT_DATA"):
-        return Path(os.environ["GANKIT_DATA"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "gankit"
 
 
 def mirrors() -> list[str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .base import Dataset
+from gankit.data.base import Dataset
 
 STACKED_SEED = 4321
 #: Sizes of the splits (float32 [N, 3, 28, 28]: 50,000 images take 470 MB).
@@ -62,6 +62,6 @@ def stacked_from_mnist(mnist: Dataset, sizes: dict[str, int] | None = None,
 
 def load_stacked_mnist(data_dir: str | None = None) -> StackedDataset:
     """Stacked MNIST from the MNIST IDX files in ``data_dir`` (or the cache; see data/mnist.py)."""
-    from .mnist import load_mnist
+    from gankit.data.mnist import load_mnist
 
     return stacked_from_mnist(load_mnist(data_dir))

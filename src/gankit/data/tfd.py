@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import DataError
-from .base import Dataset
+from gankit.errors import DataError
+from gankit.data.base import Dataset
 
 FILE = "TFD_48x48.mat"
 SIZE = 48

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from .base import Dataset
+from gankit.data.base import Dataset
 
 TOY_TRAIN_SIZE = 100_000
 TOY_DATA_SEED = 1234  # the data are fixed; the run's seed varies only the model

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..atomic import atomic_path
-from ..jsonl import read_jsonl
-from ..losses import LOG_2, LOG_4
+from gankit.utils.atomic import atomic_path
+from gankit.utils.jsonl import read_jsonl
+from gankit.constants import LOG_2, LOG_4
 
 
 def read_stats(path: str | Path) -> list[dict]:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..losses import G_LOSSES, d_loss
+from gankit.objectives import G_LOSSES, d_loss
 
 SCHEMES = ("simultaneous", "alternating", "r1")
 

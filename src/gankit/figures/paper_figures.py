@@ -4,7 +4,7 @@
 Each figure has a content function (tensors in, tensors out; tested) and a drawing function that
 takes a run and a seed and writes a PNG. A run is anything with ``.config`` (``z_dim``,
 ``z_dist``, ``dataset``, ``data_dir``), ``.sample(n, seed)`` and ``.generate(z)``: a
-:class:`gankit.run.Run`.
+:class:`gankit.runs.run.Run`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import GankitError
-from ..nets import sample_noise
+from gankit.errors import GankitError
+from gankit.nets import sample_noise
 
 
 # --- Figure 2: fair random samples, then the nearest training image to the last of each row ----------
@@ -123,7 +123,7 @@ def figure3(run, seed: int, out: str | Path, rows: int = 8, steps: int = 10) -> 
     """Write Figure 3 to ``out`` (PNG): each row is G along a straight line between two random z."""
     from PIL import Image
 
-    from .samples import image_grid
+    from gankit.figures.samples import image_grid
 
     x = figure3_content(run, seed, rows, steps)
     out = _check_out(out)
@@ -145,7 +145,7 @@ def _check_images(x: torch.Tensor) -> None:
 
 
 def _load_split(run, split: str) -> torch.Tensor:
-    from ..data import load_dataset
+    from gankit.data import load_dataset
 
     return getattr(load_dataset(run.config.dataset, run.config.data_dir, run.config), split)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import atomic_path
+from gankit.utils.atomic import atomic_path
 
 
 def image_grid(images: torch.Tensor, ncols: int | None = None, pad: int = 1,

@@ -10,7 +10,7 @@ adds the bookkeeping and appends one JSON line per metric to the run's ``metrics
 
 The metric's values sit at the top level (so ``row["ll_mean"]`` works); the other keys are reserved.
 Metrics never import training code: a run is anything with ``.sample(n, seed)``, ``.config``,
-``.step`` and ``.path`` (a :class:`gankit.run.Run`).
+``.step`` and ``.path`` (a :class:`gankit.runs.run.Run`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from ..errors import GankitError
-from . import mnist_eval, modes, parzen
+from gankit.errors import GankitError
+from gankit.metrics import mnist_eval, modes, parzen
+from gankit.utils.jsonl import append_jsonl
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def evaluate(run_or_samples: Any, names: Sequence[str] = ("parzen",), *, seed: i
              options: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Score a run (samples drawn from its G, eval mode) or an array of samples; one dict per metric.
 
-    - ``run_or_samples``: a :class:`gankit.run.Run`, or samples ``[N, ...]`` (tensor or array,
+    - ``run_or_samples``: a :class:`gankit.runs.run.Run`, or samples ``[N, ...]`` (tensor or array,
       pixels in [0, 1] for image datasets).
     - ``data``: a loaded :class:`gankit.data.Dataset`; else ``dataset`` / ``data_dir`` name one to load
       (defaults: a run's own; for an array, ``mnist``, the paper's).
@@ -110,7 +111,7 @@ def evaluate(run_or_samples: Any, names: Sequence[str] = ("parzen",), *, seed: i
         fixed = check_samples(run_or_samples, unit_range=dataset not in VECTOR_DATASETS)
         source = source or f"array of {len(fixed)} samples"
     if data is None:
-        from ..data import load_dataset  # late: only when a metric needs data
+        from gankit.data import load_dataset  # late: only when a metric needs data
 
         # a run's own config carries its loader options (image size, channels of a folder)
         data = load_dataset(dataset, data_dir, run_or_samples.config if is_run else None)
@@ -151,17 +152,6 @@ def _as_samples_of(x: torch.Tensor, data) -> torch.Tensor:
                       f"(N, {', '.join(map(str, shape))})")
 
 
-def append_jsonl(path: str | Path, row: Mapping[str, Any]) -> None:
-    """Append one JSON line (one write call, flushed) to ``path``."""
-    line = json.dumps(row, allow_nan=True) + "\n"
-    try:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(line)
-    except OSError as e:
-        raise GankitError(f"cannot append to {path} ({e.strerror or e}); check the folder's "
-                          f"permissions") from None
-
-
 def check_samples(x: Any, unit_range: bool = True) -> torch.Tensor:
     """Samples as a float32 tensor ``[N, ...]`` with finite values (in [0, 1] for images unless
     ``unit_range`` is False, as for the 2-D toy mixtures), or a GankitError."""
@@ -194,4 +184,4 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}" if math.isfinite(v) else str(v)
 
 
-__all__ = ["METRICS", "Metric", "append_jsonl", "check_metric_names", "check_samples", "evaluate"]
+__all__ = ["METRICS", "Metric", "check_metric_names", "check_samples", "evaluate"]

@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import GankitError
+from gankit.errors import GankitError
+from gankit.utils.cache import cache_dir
 
 #: Everything that defines the classifier; part of the cache key.
 RECIPE = {"version": 1, "arch": "conv5x16-pool-conv5x32-pool-fc128-fc10", "epochs": 3,
@@ -121,7 +122,6 @@ def data_key(images: torch.Tensor, labels: torch.Tensor, recipe: dict = RECIPE) 
 
 
 def cache_folder() -> Path:
-    from ..data.mnist import cache_dir
 
     return cache_dir() / "mnist-classifier"
 

@@ -22,10 +22,10 @@ from typing import Callable
 
 import torch
 
-from ..errors import GankitError
-from . import features as F
-from . import modes
-from .mnist_classifier import N_CLASSES, cache_folder, classifier_for, predict
+from gankit.errors import GankitError
+from gankit.metrics import features as F
+from gankit.metrics import modes
+from gankit.metrics.mnist_classifier import N_CLASSES, cache_folder, classifier_for, predict
 
 N_MNIST = 10_000
 N_STACKED = 26_000
@@ -155,7 +155,7 @@ def stacked_modes_metric(sample, dataset, *, seed: int = 0, n_samples: int = N_S
     values = stacked_mode_stats(model, _draw(sample, n_samples, seed, 3))
     if reference:
         def real_stats() -> dict[str, float]:
-            from ..data.stacked_mnist import stacked_from_mnist
+            from gankit.data.stacked_mnist import stacked_from_mnist
 
             real = stacked_from_mnist(mnist, sizes={"train": 0, "val": 0, "test": N_STACKED}).test
             return stacked_mode_stats(model, real)

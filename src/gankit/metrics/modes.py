@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..errors import GankitError
+from gankit.errors import GankitError
 
 N_TOY = 2_500
 HQ_SIGMAS = 3.0
@@ -73,7 +73,7 @@ def toy_mode_stats(x, means, std: float, hq_sigmas: float = HQ_SIGMAS) -> dict[s
 
 def toy_mixture(name: str) -> tuple[torch.Tensor, float]:
     """(means, sigma) of a registered 2-D mixture: ring8 or grid25."""
-    from ..data.toy import GRID25_STD, RING8_STD, grid25_means, ring8_means
+    from gankit.data.toy import GRID25_STD, RING8_STD, grid25_means, ring8_means
 
     mixtures = {"ring8": (ring8_means, RING8_STD), "grid25": (grid25_means, GRID25_STD)}
     if name not in mixtures:
@@ -101,7 +101,7 @@ def toy_modes_metric(sample: Callable[[int, int], torch.Tensor], dataset, *, see
     Also returns the same numbers for real samples of the mixture (``real_*``) and the expected
     %HQ of perfect samples (``hq_percent_ceiling``).
     """
-    from ..data.toy import sample_mixture
+    from gankit.data.toy import sample_mixture
 
     means, std = toy_mixture(dataset.name)
     x = torch.as_tensor(sample(n_samples, seed))

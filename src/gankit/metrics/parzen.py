@@ -34,7 +34,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..errors import GankitError
+from gankit.errors import GankitError
+from gankit.utils.cache import cache_dir
 
 #: The paper's sigma grid: logspace(-1, 0, 10) = 0.1, 0.129, ..., 1.0.
 SIGMAS: tuple[float, ...] = tuple(float(s) for s in np.logspace(-1, 0, 10))
@@ -187,7 +188,6 @@ def real_data_reference(dataset, n_samples: int = N_SAMPLES, n_val: int = N_VAL,
 
 
 def _reference_cache() -> Path:
-    from ..data.mnist import cache_dir  # the data cache ($GANKIT_DATA), where the data live too
 
     return cache_dir() / "parzen-reference"
 

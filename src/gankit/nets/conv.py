@@ -19,6 +19,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gankit.errors import ConfigError
+from gankit.nets.layers import Packed
+
 #: The smallest feature maps G starts from (and D ends at): 4x4 as DCGAN, 7x7 for MNIST's 28x28.
 BASES = (4, 7)
 
@@ -109,8 +112,6 @@ def set_conv_output_bias_from_data(G: ConvGenerator, data: torch.Tensor) -> None
 def build_conv_networks(config, dataset) -> tuple[ConvGenerator, nn.Module]:
     """Conv G and D for an image dataset ``[N, C, R, R]``, DCGAN-initialised; with ``pack`` > 1,
     D sees ``pack`` images stacked along the channels (PacGAN)."""
-    from .errors import ConfigError  # errors imports nothing
-
     if not dataset.is_image or not dataset.unit_range:
         raise ConfigError(f"arch conv needs an image dataset; {dataset.name} holds vectors of shape "
                           f"{dataset.sample_shape} (use --arch mlp)")
@@ -126,7 +127,10 @@ def build_conv_networks(config, dataset) -> tuple[ConvGenerator, nn.Module]:
     if config.g_output_bias_from_data:
         set_conv_output_bias_from_data(G, dataset.train)
     if config.pack > 1:
-        from .nets import Packed
-
         D = Packed(D, config.pack)
     return G, D
+
+
+def conv_generator(config, sample_shape: tuple[int, ...], unit_range: bool) -> ConvGenerator:
+    """The config's conv generator for images of ``sample_shape`` (not initialised)."""
+    return ConvGenerator(config.z_dim, tuple(sample_shape), config.conv_width)

@@ -54,14 +54,14 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .. import theory
-from ..algorithm1 import d_step, g_step, training_iteration
-from ..config import resolve_config
-from ..data.base import Dataset, MinibatchStream
-from ..data.toy import GAUSS1D_MEAN, GAUSS1D_STD, TOY_DATA_SEED, TOY_TRAIN_SIZE, sample_mixture
-from ..losses import G_LOSSES
-from ..nets import build_networks, sample_noise
-from ..optim import build_optimizers
+from gankit import theory
+from gankit.algorithm1 import d_step, g_step, training_iteration
+from gankit.config import resolve_config
+from gankit.data.base import Dataset, MinibatchStream
+from gankit.data.toy import GAUSS1D_MEAN, GAUSS1D_STD, TOY_DATA_SEED, TOY_TRAIN_SIZE, sample_mixture
+from gankit.objectives import OBJECTIVES
+from gankit.nets import build_networks, sample_noise
+from gankit.optim import build_optimizers
 
 PANEL_A_JSD = 0.3  # (a): the first snapshot with JSD(p_data ‖ p_g) below this (nats; log 2 = 0.69)
 INNER_D_STEPS = 300  # (b): D-only steps, G fixed (Algorithm 1's inner loop run long)
@@ -268,7 +268,7 @@ def run_1d(data: str = "gauss", steps: int | None = None, seed: int = 0, n_snaps
     if g_input == "logit":
         G = LogitInput(G)
     opt_G, opt_D = build_optimizers(config, G, D)
-    g_loss = G_LOSSES[config.g_loss]
+    objective = OBJECTIVES.get(config.g_loss)
     stream = MinibatchStream(dataset.train, config.batch, torch.Generator().manual_seed(seed + 1))
     noise_gen = torch.Generator().manual_seed(seed + 2)
 
@@ -286,14 +286,14 @@ def run_1d(data: str = "gauss", steps: int | None = None, seed: int = 0, n_snaps
         for opt, lr in ((opt_G, config.lr_g), (opt_D, config.lr_d)):
             for group in opt.param_groups:
                 group["lr"] = lr * factor
-        training_iteration(G, D, opt_G, opt_D, stream.next, next_noise, g_loss, k=config.k,
+        training_iteration(G, D, opt_G, opt_D, stream.next, next_noise, objective, k=config.k,
                            schedule=config.schedule)  # Algorithm 1
         if step % every and step != steps:
             continue
         snap = evaluate(G, D, data1d, step)
         run.snapshots.append(snap)
         if not panel_a_done and (snap.jsd < PANEL_A_JSD or step >= steps // 4):
-            run.panels += _panels_abc(G, D, opt_G, opt_D, data1d, dataset, config, g_loss, snap)
+            run.panels += _panels_abc(G, D, opt_G, opt_D, data1d, dataset, config, objective.g_loss, snap)
             panel_a_done = True
         if log and (step * 10 // steps > (step - every) * 10 // steps or step == steps):
             log(f"step {step:>6}  JSD {snap.jsd:.4f}  C(G) {snap.C_G:+.4f}  V(D,G) {snap.V:+.4f}  "

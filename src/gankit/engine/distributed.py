@@ -19,7 +19,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-from .errors import ConfigError
+from gankit.errors import ConfigError
 
 
 @dataclass(frozen=True)

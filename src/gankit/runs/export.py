@@ -1,11 +1,14 @@
 """Take the generator away: a standalone file mapping z ``[N, z_dim]`` to samples, without gankit.
 
-Two formats:
+Three formats:
 
+- ``safetensors``: G's weights (safetensors) and the run's config, sample shape and step (JSON in the
+  header, under the checksum): data only, rebuilt by gankit's own code. ``gankit sample FILE`` and
+  ``gankit eval FILE`` take it like a run folder; nothing in it can run.
 - ``torchscript``: ``torch.jit.load(FILE)(z)`` in any PyTorch (C++ included). The file carries
   ``extra/gankit_generator.json`` (z_dim, z_dist, sample shape, step, the run's config); read it
-  with ``torch.jit.load(FILE, _extra_files={"gankit_generator.json": ""})``. ``gankit sample FILE``
-  works on it like on a run folder.
+  with ``torch.jit.load(FILE, _extra_files={"gankit_generator.json": ""})``. Loading a TorchScript
+  file runs the code it carries, so ``gankit sample`` refuses it unless given ``--trust-code``.
 - ``onnx``: for onnxruntime and other runtimes; the same JSON is in the model's metadata_props
   (key ``gankit_generator``). Needs the optional packages ``onnx`` and ``onnxscript``.
 
@@ -25,20 +28,18 @@ from typing import Any
 
 import torch
 
-from .errors import CheckpointError, GankitError
+from gankit.errors import GankitError
+from gankit.runs.exported import FORMAT_TAG, MARKER, is_exported_generator
+from gankit.runs.checkpoint import module_tensors, save_checkpoint
+from gankit.runs.run import load_run, newest_good_checkpoint
+from gankit.version import __version__
 
-FORMATS = ("torchscript", "onnx")
-#: Name of the JSON file inside a TorchScript archive (``<archive>/extra/<MARKER>``) and key of the
-#: ONNX metadata entry. Its presence is what makes `gankit sample` accept a TorchScript file.
-MARKER = "gankit_generator.json"
-FORMAT_TAG = "gankit-generator-1"
+FORMATS = ("safetensors", "torchscript", "onnx")
 ONNX_INSTALL_HINT = "pip install onnx onnxscript (and onnxruntime to run the file)"
 
 
 def export_generator(run_path: str | Path, out: str | Path, format: str = "torchscript") -> Path:
     """Write the generator of a run folder (its newest good checkpoint) or checkpoint to ``out``."""
-    from .run import load_run
-
     if format not in FORMATS:
         raise GankitError(f"unknown export format '{format}'; choose one of: {', '.join(FORMATS)}")
     out = Path(out)
@@ -48,6 +49,8 @@ def export_generator(run_path: str | Path, out: str | Path, format: str = "torch
         raise GankitError(f"{run_path} is already an exported generator; pass the run folder")
     if format == "onnx":
         _require_onnx()
+    if format == "safetensors":
+        return _export_safetensors(run_path, out)
     run = load_run(run_path)
     G = run.G.eval()
     z = torch.zeros(2, run.config.z_dim)  # example input: only its shape matters to the trace
@@ -64,9 +67,23 @@ def export_generator(run_path: str | Path, out: str | Path, format: str = "torch
     return out
 
 
-def generator_metadata(run) -> dict[str, Any]:
-    from . import __version__
+def _export_safetensors(run_path: str | Path, out: Path) -> Path:
+    """G alone as a checkpoint: the weights gankit samples from (the weight average if the run
+    kept one) under ``G.``, and the metadata :func:`gankit.runs.run.load_run` needs."""
+    _, tensors, meta = newest_good_checkpoint(run_path)
+    source = "G_ema" if any(k.startswith("G_ema.") for k in tensors) else "G"
+    weights = {"G." + k[len(source) + 1:]: v for k, v in tensors.items()
+               if k.startswith(source + ".")}
+    keep = {k: meta[k] for k in ("config", "step", "sample_shape", "unit_range") if k in meta}
+    try:
+        save_checkpoint(out, weights, {**keep, "format": FORMAT_TAG, "gankit_version": __version__})
+    except OSError as e:
+        raise GankitError(f"cannot write {out} ({e.strerror or e}); free disk space or fix "
+                          f"permissions") from None
+    return out
 
+
+def generator_metadata(run) -> dict[str, Any]:
     shape = list(run.sample(1).shape[1:])
     return {"format": FORMAT_TAG, "z_dim": run.config.z_dim, "z_dist": run.config.z_dist,
             "sample_shape": shape, "step": run.step, "source": str(run.checkpoint or run.path),
@@ -112,60 +129,3 @@ def _require_onnx() -> None:
     except ImportError as e:
         raise GankitError(f"--format onnx needs the optional package '{e.name}': "
                           f"{ONNX_INSTALL_HINT}") from None
-
-
-# --- reading an exported TorchScript file back (gankit sample FILE) ----------------------------------
-
-def is_exported_generator(path: str | Path) -> bool:
-    """True for a TorchScript archive written by :func:`export_generator` (has the marker)."""
-    path = Path(path)
-    if not path.is_file() or path.suffix == ".safetensors" or not zipfile.is_zipfile(path):
-        return False
-    try:
-        with zipfile.ZipFile(path) as z:
-            return any(n.endswith(f"/extra/{MARKER}") for n in z.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return False
-
-
-def read_generator_metadata(path: str | Path) -> dict[str, Any]:
-    """The JSON an exported TorchScript file carries, without loading its module."""
-    path = Path(path)
-    try:
-        with zipfile.ZipFile(path) as z:
-            name = next(n for n in z.namelist() if n.endswith(f"/extra/{MARKER}"))
-            meta = json.loads(z.read(name))
-    except (StopIteration, zipfile.BadZipFile, OSError, json.JSONDecodeError, KeyError):
-        raise CheckpointError(f"{path} is not a generator exported by `gankit export`") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_TAG:
-        raise CheckpointError(f"{path} carries an unknown generator format "
-                              f"({meta.get('format') if isinstance(meta, dict) else meta!r}); "
-                              f"expected {FORMAT_TAG}")
-    return meta
-
-
-def load_exported(path: str | Path):
-    """A :class:`gankit.run.Run` around an exported TorchScript generator (for sample and eval).
-
-    Safety: gankit never unpickles checkpoints. A TorchScript archive is different from a pickled
-    module: torch.jit.load compiles its code with the TorchScript compiler (which can only call
-    torch operators, not arbitrary Python) and reads its data.pkl with a restricted unpickler that
-    rebuilds only tensors and TorchScript types. To stay conservative, only archives carrying
-    gankit's marker (written by `gankit export`) are loaded; any other .pt/.pth file is refused.
-    The marker is not a signature: load exported files only from sources you trust.
-    """
-    from .config import config_from_dict
-    from .run import Run
-
-    path = Path(path)
-    meta = read_generator_metadata(path)
-    config = config_from_dict(meta["config"])
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            G = torch.jit.load(str(path), map_location="cpu")
-    except (RuntimeError, OSError) as e:
-        raise CheckpointError(f"cannot load exported generator {path} "
-                              f"({str(e).strip().splitlines()[0] if str(e).strip() else e})") from None
-    G.eval()
-    return Run(path.parent, config, G, int(meta.get("step", 0)), checkpoint=path)

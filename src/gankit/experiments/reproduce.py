@@ -8,7 +8,7 @@ Steps:
 2. Stop cleanly at the time budget: the callback raises :class:`BudgetReached` at the last snapshot
    whose successor would end past the budget. ``train`` has already written that snapshot's
    checkpoint when its callbacks run, so the run folder is complete and is reopened with
-   :func:`gankit.run.load_run`. (The budget counts training time only, so evaluations, which cost
+   :func:`gankit.runs.run.load_run`. (The budget counts training time only, so evaluations, which cost
    ~10-20 s each, do not shorten training; both clocks are recorded.)
 3. Select, without reading the test set: every evaluation also scores all validation images
    (``val_ll_mean``); the checkpoint with the best such score is kept as
@@ -41,9 +41,9 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from . import __version__
-from .atomic import atomic_path
-from .errors import GankitError
+from gankit.version import __version__
+from gankit.utils.atomic import atomic_path
+from gankit.errors import GankitError
 
 #: Table 1 of the paper (Parzen-window log-likelihood in nats): model -> (MNIST, TFD), each (mean, se).
 PAPER_TABLE1: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
@@ -170,8 +170,8 @@ class ParzenCurve:
                      + f", eval {seconds:.1f} s)")
 
     def _parzen(self, trainer) -> Mapping[str, float]:
-        from .metrics import evaluate
-        from .run import Run
+        from gankit.metrics import evaluate
+        from gankit.runs.run import Run
 
         run = Run(trainer.run_dir, trainer.config, trainer.state.G_sample, trainer.state.step)
         [row] = evaluate(run, ["parzen"], seed=self.seed, data=trainer.dataset,
@@ -219,15 +219,15 @@ def reproduce(dataset: str = "mnist", *, out: str | Path | None = None,
     ``"cpu"``: this process's CPU time, fair on a shared machine), and the run goes on until it is
     spent unless ``overrides`` sets ``steps``; ``None`` trains the preset's ``steps``. ``overrides`` are further config fields (e.g. tiny networks for tests). ``out``
     defaults to ``results/NNNNN-reproduce-PRESET``. ``restarts`` > 1 trains seeds ``seed ..
-    seed+restarts-1`` side by side and keeps the one best on validation (:mod:`gankit.restarts`;
+    seed+restarts-1`` side by side and keeps the one best on validation (:mod:`gankit.experiments.restarts`;
     ``threads`` is then per restart). Returns a :class:`ReproduceResult`.
     """
-    from .config import STEPS_UNBOUNDED, resolve_config
-    from .data import load_dataset
-    from .figures.paper_figures import figure2, figure3
-    from .metrics.parzen import real_data_reference
-    from .run import create_run_dir, load_run
-    from .train import train
+    from gankit.config import STEPS_UNBOUNDED, resolve_config
+    from gankit.data import load_dataset
+    from gankit.figures.paper_figures import figure2, figure3
+    from gankit.metrics.parzen import real_data_reference
+    from gankit.runs.run import create_run_dir, load_run
+    from gankit.runs.train import train
 
     if dataset != "mnist":
         raise GankitError(f"gankit reproduce knows the paper's MNIST experiment only (got "
@@ -252,7 +252,7 @@ def reproduce(dataset: str = "mnist", *, out: str | Path | None = None,
                               "budget leaves open: add --set steps=N")
         fields["steps"] = STEPS_UNBOUNDED
     if restarts > 1:
-        from .restarts import threads_per_restart
+        from gankit.experiments.restarts import threads_per_restart
 
         threads = threads_per_restart(restarts, threads)
     if threads is not None:
@@ -276,7 +276,7 @@ def reproduce(dataset: str = "mnist", *, out: str | Path | None = None,
     log(f"gankit reproduce: {preset} -> {out}; real-data reference (cached after its first run)")
     ref = real_data_reference(data, n_samples=n_samples)  # cached now for the restarts too
     if restarts > 1:
-        from .restarts import reproduce_restarts
+        from gankit.experiments.restarts import reproduce_restarts
 
         spec = dict(budget_minutes=budget_minutes, data_dir=data_dir, preset=preset,
                     eval_every_steps=eval_every_steps, n_samples=n_samples,

@@ -17,13 +17,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..algorithm1 import training_iteration
-from ..config import resolve_config
-from ..data import MinibatchStream, load_dataset
-from ..data.toy import GRID25_STD, RING8_STD, grid25_means, ring8_means
-from ..losses import G_LOSSES
-from ..nets import build_networks, sample_noise
-from ..optim import build_optimizers
+from gankit.algorithm1 import training_iteration
+from gankit.config import resolve_config
+from gankit.data import MinibatchStream, load_dataset
+from gankit.data.toy import GRID25_STD, RING8_STD, grid25_means, ring8_means
+from gankit.objectives import OBJECTIVES
+from gankit.nets import build_networks, sample_noise
+from gankit.optim import build_optimizers
 
 TOY2D = {"ring8": (ring8_means, RING8_STD, 1.6), "grid25": (grid25_means, GRID25_STD, 5.5)}
 N_EVAL = 2500  # samples for modes / %HQ (benchmarks.md §1)
@@ -74,7 +74,7 @@ def run_2d(data: str = "ring8", steps: int = 3000, seed: int = 0, n_snapshots: i
     edges = np.linspace(-half, half, n + 1)
     centres = (edges[:-1] + edges[1:]) / 2
     XY = torch.tensor(np.stack(np.meshgrid(centres, centres), -1).reshape(-1, 2), dtype=torch.float32)
-    g_loss = G_LOSSES[config.g_loss]
+    objective = OBJECTIVES.get(config.g_loss)
 
     def snap(step: int) -> Snapshot2D:
         with torch.no_grad():
@@ -88,7 +88,7 @@ def run_2d(data: str = "ring8", steps: int = 3000, seed: int = 0, n_snapshots: i
     for step in range(1, steps + 1):
         training_iteration(G, D, opt_G, opt_D, stream.next,
                            lambda: sample_noise(config.batch, config.z_dim, config.z_dist, noise_gen),
-                           g_loss, k=config.k, schedule=config.schedule)
+                           objective, k=config.k, schedule=config.schedule)
         if step % every == 0 or step == steps:
             snaps.append(snap(step))
             if log and step * 5 // steps > (step - every) * 5 // steps:

@@ -20,11 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .atomic import atomic_path
-from .checkpoint import checkpoint_files, load_checkpoint, load_module
-from .config import Config, config_from_dict
-from .errors import CheckpointError, GankitError
-from .nets import Generator, sample_noise
+from gankit.utils.atomic import atomic_path
+from gankit.runs.checkpoint import checkpoint_files, load_checkpoint, load_module
+from gankit.config import Config, config_from_dict
+from gankit.errors import CheckpointError, GankitError
+from gankit.figures.samples import save_samples as draw_samples
+from gankit.nets import build_generator, sample_noise
+from gankit.runs.exported import is_exported_generator, load_exported_module
 
 _RUN_ID = re.compile(r"^(\d{5,})-")
 
@@ -53,10 +55,10 @@ def create_run_dir(runs_dir: str | Path, tag: str) -> Path:
 class Run:
     """A trained (or interrupted) run: its folder, config and generator.
 
-    Use :func:`load_run` to open one; ``gankit.train`` returns one.
+    Use :func:`load_run` to open one; ``gankit.runs.train`` returns one.
     """
 
-    def __init__(self, path: Path, config: Config, G: Generator, step: int,
+    def __init__(self, path: Path, config: Config, G: torch.nn.Module, step: int,
                  checkpoint: Path | None = None, interrupted: bool = False):
         self.path, self.config, self.G, self.step = Path(path), config, G, step
         self.checkpoint, self.interrupted = checkpoint, interrupted
@@ -105,21 +107,12 @@ class Run:
             with atomic_path(out) as tmp:
                 np.save(tmp, x.numpy().astype(np.float32))
             return out
-        from .figures import save_samples
-
-        return save_samples(x, out, title=f"{self.path.name} step {self.step}, seed {seed}")
+        return draw_samples(x, out, title=f"{self.path.name} step {self.step}, seed {seed}")
 
 
-def generator_from_checkpoint(tensors: dict, meta: dict) -> tuple[Config, Generator]:
+def generator_from_checkpoint(tensors: dict, meta: dict) -> tuple[Config, torch.nn.Module]:
     config = config_from_dict(meta["config"])
-    if config.arch == "conv":
-        from .nets_conv import ConvGenerator
-
-        G = ConvGenerator(config.z_dim, tuple(meta["sample_shape"]), config.conv_width)
-    else:
-        G = Generator(config.z_dim, tuple(config.g_hidden), tuple(meta["sample_shape"]),
-                      sigmoid_output=meta["unit_range"], activation=config.g_activation,
-                      batchnorm=config.g_batchnorm)
+    G = build_generator(config, tuple(meta["sample_shape"]), bool(meta["unit_range"]))
     # a run with g_ema samples from the weight average (what its grids and metrics showed)
     load_module("G_ema" if any(k.startswith("G_ema.") for k in tensors) else "G", G, tensors)
     return config, G
@@ -162,13 +155,21 @@ def run_dir_of(checkpoint: Path) -> Path:
     return checkpoint.parent.parent
 
 
-def load_run(path: str | Path) -> Run:
-    """Open a run folder (its newest readable checkpoint), one checkpoint file, or a generator
-    exported by ``gankit export --format torchscript`` (only files carrying its marker)."""
-    from .export import is_exported_generator, load_exported
+def load_run(path: str | Path, trust_code: bool = False) -> Run:
+    """Open a run folder (its newest readable checkpoint) or one checkpoint file.
 
+    A generator exported as TorchScript is code as well as data (its load and forward run what the
+    archive says), so it is refused unless ``trust_code`` is True: gankit never runs code from a
+    file it is handed. Checkpoints are safetensors + JSON: data only.
+    """
     if is_exported_generator(path):
-        return load_exported(path)
+        if not trust_code:
+            raise CheckpointError(f"{path} is a TorchScript generator: loading it runs the code it "
+                                  f"carries, so gankit refuses it; sample the run folder or its "
+                                  f"checkpoint instead, or pass --trust-code if you trust its source")
+        print(f"gankit: warning: running the code in {path} (--trust-code)", file=sys.stderr)
+        config, G, step = load_exported_module(path)
+        return Run(Path(path).parent, config, G, step, checkpoint=Path(path))
     ckpt, tensors, meta = newest_good_checkpoint(path)
     config, G = generator_from_checkpoint(tensors, meta)
     return Run(run_dir_of(ckpt), config, G, int(meta["step"]), checkpoint=ckpt)

@@ -29,10 +29,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .errors import GankitError
+from gankit.errors import GankitError
 
 #: What a restart process runs: ``reproduce`` for one seed, given as JSON (no pickle between processes).
-_CHILD = ("import json, sys; from gankit.restarts import child_main; "
+_CHILD = ("import json, sys; from gankit.experiments.restarts import child_main; "
           "sys.exit(child_main(json.loads(sys.argv[1])))")
 #: The winner's files copied up to OUT, so that OUT reads like a single-run results folder.
 _WINNER_FILES = ("figure2.png", "figure3.png", "parzen_curve.png", "parzen_curve.jsonl")
@@ -47,13 +47,13 @@ def threads_per_restart(restarts: int, threads: int | None) -> int:
 
 def reproduce_restarts(restarts: int, *, out: Path, seed: int, threads: int | None,
                        log: Callable[[str], None], spec: Mapping[str, Any]):
-    """Run ``restarts`` seeds of :func:`gankit.reproduce.reproduce` at once; keep the best on validation.
+    """Run ``restarts`` seeds of :func:`gankit.experiments.reproduce.reproduce` at once; keep the best on validation.
 
     ``spec`` holds reproduce's other keyword arguments (JSON-serialisable). Each restart is a
     separate process in its own session: the first Ctrl-C here is passed on once to each restart
     (which finishes its step, saves and writes its results), a second one aborts them.
     """
-    from .reproduce import CurvePoint, ReproduceResult, _write, markdown_table_html
+    from gankit.experiments.reproduce import CurvePoint, ReproduceResult, _write, markdown_table_html
 
     per = threads_per_restart(restarts, threads)
     seeds = [seed + i for i in range(restarts)]
@@ -141,7 +141,7 @@ def _wait_all(procs: dict[int, subprocess.Popen], log: Callable[[str], None]) ->
 
 def child_main(spec: dict[str, Any]) -> int:
     """One restart: ``reproduce`` for one seed, its log lines prefixed with the seed."""
-    from .reproduce import reproduce
+    from gankit.experiments.reproduce import reproduce
 
     seed = spec["seed"]
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from .errors import GankitError
+from gankit.errors import GankitError
 
 
 @contextlib.contextmanager

@@ -1,4 +1,5 @@
-"""Checkpoints as data: tensors in safetensors, everything else as JSON in its header.
+"""Checkpoints as data: tensors in safetensors, everything else as JSON in its header; and the
+capture and restore of a run's whole :class:`~gankit.engine.state.TrainingState` (exact resume).
 
 Never a pickle: loading a checkpoint cannot run code. Writes are atomic (temporary file, flush,
 fsync, rename), and a SHA-256 of all tensor bytes is stored with the file so that a truncated or
@@ -10,15 +11,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .errors import CheckpointError
+from gankit.config import Config
+from gankit.data import Dataset
+from gankit.engine.distributed import gather_rng_states
+from gankit.engine.state import TrainingState
+from gankit.errors import CheckpointError
+from gankit.version import __version__
 
 FORMAT = "gankit-checkpoint-1"
 _STEP_FILE = re.compile(r"^step-(\d+)\.safetensors$")
@@ -149,3 +157,71 @@ def load_module(prefix: str, module: torch.nn.Module, tensors: dict[str, torch.T
     except RuntimeError as e:
         raise CheckpointError(f"checkpoint weights for {prefix} do not fit the network built from "
                               f"its config ({str(e).splitlines()[0]})") from None
+
+
+# --- a run's state as a checkpoint, and back -------------------------------------------------------
+
+def state_to_checkpoint(state: TrainingState, config: Config, dataset: Dataset
+                        ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors = {**module_tensors("G", state.G), **module_tensors("D", state.D)}
+    if state.G_ema is not None:
+        tensors.update(module_tensors("G_ema", state.G_ema))
+    meta: dict[str, Any] = {
+        "config": config.to_dict(), "step": state.step, "epoch": state.stream.epoch,
+        "elapsed_seconds": state.elapsed, "sample_shape": list(dataset.sample_shape),
+        "unit_range": dataset.unit_range, "gankit_version": __version__,
+        "torch_version": torch.__version__,
+        "opt_G": flatten_optimizer("opt_G", state.opt_G, tensors),
+        "opt_D": flatten_optimizer("opt_D", state.opt_D, tensors),
+    }
+    for name, value in state.stream.state_dict().items():
+        tensors[f"data.{name}"] = value
+    tensors["rng.torch"] = torch.get_rng_state()
+    if state.dist.active:  # each rank's dropout stream, so that a distributed resume is exact too
+        for rank, rng in enumerate(gather_rng_states(state.dist)):
+            tensors[f"rng.torch.rank{rank}"] = rng
+    tensors["rng.noise"] = state.noise_gen.get_state()
+    tensors["rng.data"] = state.stream.generator.get_state()
+    # gankit draws nothing from Python's or NumPy's generators, but user code (callbacks) may.
+    meta["rng_python"] = _jsonable(random.getstate())
+    np_state = np.random.get_state()
+    tensors["rng.numpy"] = torch.from_numpy(np_state[1].astype(np.int64))
+    meta["rng_numpy"] = [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])]
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    tensors["fixed_z"] = state.fixed_z
+    return tensors, meta
+
+
+def _jsonable(value: Any) -> Any:
+    return [_jsonable(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+
+def restore_state(state: TrainingState, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+                  ) -> None:
+    """Put a checkpoint back into a freshly built state (exact resume)."""
+    load_module("G", state.G, tensors)
+    load_module("D", state.D, tensors)
+    if state.G_ema is not None:
+        load_module("G_ema", state.G_ema, tensors)
+    unflatten_optimizer("opt_G", state.opt_G, tensors, meta["opt_G"])
+    unflatten_optimizer("opt_D", state.opt_D, tensors, meta["opt_D"])
+    state.stream.load_state_dict({"order": tensors["data.order"],
+                                  "counters": tensors["data.counters"]})
+    torch.set_rng_state(tensors.get(f"rng.torch.rank{state.dist.rank}", tensors["rng.torch"]))
+    state.noise_gen.set_state(tensors["rng.noise"])
+    state.stream.generator.set_state(tensors["rng.data"])
+    if "rng_python" in meta:
+        v = meta["rng_python"]
+        random.setstate((v[0], tuple(v[1]), v[2]))
+    if "rng.numpy" in tensors:
+        name, pos, has_gauss, gauss = meta["rng_numpy"]
+        np.random.set_state((name, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss,
+                             gauss))
+    cuda_states = [tensors[f"rng.cuda.{i}"] for i in range(torch.cuda.device_count())
+                   if f"rng.cuda.{i}" in tensors]
+    if cuda_states and len(cuda_states) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda_states)
+    state.fixed_z = tensors["fixed_z"]
+    state.step, state.elapsed = int(meta["step"]), float(meta.get("elapsed_seconds", 0.0))

@@ -1,9 +1,12 @@
-"""JSON-lines logs (stats.jsonl, metrics.jsonl): read them robustly."""
+"""JSON-lines logs (stats.jsonl, metrics.jsonl): append one row at a time, read them robustly."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, Mapping
+
+from gankit.errors import GankitError
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
@@ -23,3 +26,14 @@ def read_jsonl(path: str | Path) -> list[dict]:
                 if isinstance(row, dict):
                     rows.append(row)
     return rows
+
+
+def append_jsonl(path: str | Path, row: Mapping[str, Any]) -> None:
+    """Append one JSON line (one write call, flushed) to ``path``."""
+    line = json.dumps(row, allow_nan=True) + "\n"
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line)
+    except OSError as e:
+        raise GankitError(f"cannot append to {path} ({e.strerror or e}); check the folder's "
+                          f"permissions") from None

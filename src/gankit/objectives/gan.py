@@ -1,4 +1,4 @@
-"""The paper's objectives as pure functions of D's logits.
+"""The paper's objective V(D, G) (Eq. 1) and its two generator losses, as pure functions of D's logits.
 
 D(x) = sigmoid(l), so  log D(x) = -softplus(-l)  and  log(1 - D(x)) = -softplus(l).
 Softplus forms are exact and stable where log(sigmoid(l)) underflows to -inf. Every function
@@ -7,14 +7,8 @@ returns a minibatch mean (Algorithm 1's 1/m sums).
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
-
-LOG_4 = math.log(4.0)  # d_loss at D = 1/2 everywhere: the equilibrium of Theorem 1
-LOG_2 = math.log(2.0)  # g_loss_nonsaturating at D(G(z)) = 1/2
-
 
 def value_V(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """Eq. 1: V(D, G) = E_x[log D(x)] + E_z[log(1 - D(G(z)))]."""
@@ -50,14 +44,3 @@ def g_loss_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
     Same fixed point as the minimax form, but its gradient -sigmoid(-l) -> -1 as D(G(z)) -> 0.
     """
     return F.softplus(-fake_logits).mean()
-
-
-def gradient_penalty(logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-    """E ||grad_x l(x)||^2: the R1 (real inputs) / R2 (fake inputs) penalty of Mescheder et al.
-    (2018), weighted by gamma / 2 in D's loss. ``inputs`` must require grad; the graph is kept so
-    that the penalty itself can be differentiated."""
-    (grad,) = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
-    return grad.pow(2).flatten(1).sum(1).mean()
-
-
-G_LOSSES = {"minimax": g_loss_minimax, "nonsaturating": g_loss_nonsaturating}

@@ -1,0 +1,203 @@
+"""The one training loop: Algorithm 1 repeated, with callbacks for everything else.
+
+Every place that trains (``gankit train``, the figures, ``gankit reproduce``, the benchmarks) runs
+this loop through :func:`gankit.runs.train.train`; what differs between them is only the callbacks
+(checkpoints, sample grids, Figure 1's snapshots, Parzen evaluations, loggers).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+import time
+from typing import Any, Sequence
+
+import torch
+
+from gankit.algorithm1 import NO_REMEDIES, Remedies, training_iteration
+from gankit.config import Config
+from gankit.data import Dataset
+from gankit.engine.callbacks import Callback
+from gankit.engine.distributed import DistInfo, any_rank, mean_across_ranks
+from gankit.engine.state import TrainingState, build_state
+from gankit.errors import GankitError
+from gankit.nets import sample_noise
+from gankit.objectives import OBJECTIVES
+from gankit.optim import apply_schedules
+
+
+class TrainingDiverged(GankitError):
+    """A loss or a weight became NaN or infinite; the last good checkpoint is kept."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, bad: Sequence[str] = (), step: int = 0):
+        super().__init__(message)
+        self.bad, self.step = list(bad), step
+
+
+class StopFlag:
+    """First Ctrl-C: finish the current iteration, save, stop. Second Ctrl-C: stop at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> "StopFlag":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\ngankit: interrupted; finishing this step and saving a checkpoint "
+              "(Ctrl-C again to abort without saving)", file=sys.stderr)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class Engine:
+    """Runs Algorithm 1 until ``config.steps`` generator steps, calling the callbacks.
+
+    ``engine.state`` (a :class:`TrainingState`) is what callbacks read: ``state.step``, ``state.G``,
+    ``state.G_sample`` (the weight average when there is one), ``state.D``. ``interrupted`` is True
+    after a Ctrl-C; ``saved_last`` whether the last snapshot was at the loop's final step.
+    """
+
+    def __init__(self, config: Config, dataset: Dataset, callbacks: Sequence[Callback] = (),
+                 dist_info: DistInfo = DistInfo(), device: torch.device = torch.device("cpu"),
+                 state: TrainingState | None = None):
+        self.config, self.dataset, self.dist = config, dataset, dist_info
+        self.is_main = dist_info.is_main  # only rank 0 writes files
+        self.callbacks = [cb for cb in callbacks if self.is_main or cb.all_ranks]
+        self.state = state if state is not None else build_state(config, dataset, dist_info, device)
+        self.objective = OBJECTIVES.get(config.g_loss)
+        self.G_train = self.D_train = None
+        if dist_info.active:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [device.index] if device.type == "cuda" else None
+            self.G_train = DDP(self.state.G, device_ids=ids)
+            self.D_train = DDP(self.state.D, device_ids=ids)
+        self.interrupted = False
+        self.saved_last = False  # the same on every rank
+
+    # --- one iteration -------------------------------------------------------------------------
+    def iterate(self) -> dict[str, torch.Tensor]:
+        """One training iteration (Algorithm 1) at this step's scheduled lr and momentum."""
+        cfg, st = self.config, self.state
+        st.schedule_values = apply_schedules(cfg, st.opt_G, st.opt_D, st.step, st.stream.epoch)
+        # bf16 autocast: matmuls in bfloat16, weights and optimiser state in float32; softplus
+        # (the losses) is on autocast's float32 list. No loss scaling is needed for bf16. No cast
+        # cache: it would keep D's pre-update bf16 weights for the next of k D steps.
+        with torch.autocast(st.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16",
+                            cache_enabled=False):
+            stats = training_iteration(st.G, st.D, st.opt_G, st.opt_D, st.next_real,
+                                       lambda: st.next_noise(cfg.batch, cfg), self.objective, cfg.k,
+                                       cfg.schedule, self.G_train, self.D_train, self.remedies())
+        st.update_ema(cfg.g_ema)
+        st.step += 1
+        return stats
+
+    def remedies(self) -> Remedies:
+        """This step's remedies; instance noise decays linearly to 0 at the last step."""
+        cfg = self.config
+        if not (cfg.r1_gamma or cfg.r2_gamma or cfg.instance_noise or cfg.label_smoothing):
+            return NO_REMEDIES
+        noise = cfg.instance_noise * max(0.0, 1.0 - self.state.step / cfg.steps)
+        return Remedies(cfg.r1_gamma, cfg.r2_gamma, noise, cfg.label_smoothing)
+
+    # --- the loop ------------------------------------------------------------------------------
+    def run(self) -> "Engine":
+        cfg, st = self.config, self.state
+        sums: dict[str, torch.Tensor] = {}
+        n_summed = 0
+        t_start = time.perf_counter() - st.elapsed
+        try:
+            self._call("on_start")
+            with StopFlag() as stop:
+                while st.step < cfg.steps:
+                    stats = self.iterate()
+                    for key, v in stats.items():
+                        sums[key] = sums[key] + v if key in sums else v.clone()
+                    n_summed += 1
+                    self._call("on_step", stats)
+                    log_now = st.step % cfg.log_every == 0 or st.step == cfg.steps
+                    # Ranks agree on stopping only at log steps, so no rank leaves a collective early.
+                    stop_now = (any_rank(stop.requested, self.dist, st.device) if log_now
+                                else False) if self.dist.active else stop.requested
+                    last = st.step == cfg.steps or stop_now
+                    if log_now or last:
+                        st.elapsed = time.perf_counter() - t_start
+                        row = self._log_row(sums, n_summed)  # collective: means over the ranks
+                        sums, n_summed = {}, 0
+                        self._call("on_log", row)
+                        self.check_finite(row)
+                    if st.step % cfg.snapshot_every == 0 or last:
+                        st.elapsed = time.perf_counter() - t_start
+                        self.check_finite({})  # weights: identical on every rank
+                        self.saved_last = last
+                        self._call("on_snapshot")
+                    if stop_now:
+                        self.interrupted = True
+                        break
+            self._call("on_end")
+        finally:
+            self._call("on_close")
+        return self
+
+    def _call(self, hook: str, *args: Any) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(self, *args)
+
+    def _log_row(self, sums: dict[str, torch.Tensor], n: int) -> dict[str, float]:
+        st = self.state
+        row: dict[str, float] = {"step": st.step, "epoch": st.stream.epoch,
+                                 "time": round(st.elapsed, 3)}
+        sums = mean_across_ranks(sums, self.dist)
+        row.update({k: (v / n).item() for k, v in sums.items()})  # means over the interval
+        row.update(self.gradient_stats())
+        row.update(st.schedule_values)
+        return row
+
+    def gradient_stats(self) -> dict[str, float]:
+        """Norms of the last updates' gradients, and of D's input gradient on real data (cheap:
+        only at log steps; the global RNG is forked so logging never changes the run)."""
+        st = self.state
+        out = {"Grad/D": _grad_norm(st.D), "Grad/G": _grad_norm(st.G)}
+        with torch.random.fork_rng(devices=[]):
+            x = self.dataset.train[:self.config.batch].to(st.device).requires_grad_(True)
+            (grad,) = torch.autograd.grad(st.D(x).sum(), x)
+        out["Grad/D_input_real"] = grad.flatten(1).norm(dim=1).mean().item()
+        # Diversity/G: spread of a fake batch over that of a real one (near 0: mode collapse).
+        with torch.no_grad():
+            z = sample_noise(len(x), self.config.z_dim, self.config.z_dist,
+                             torch.Generator().manual_seed(st.step)).to(st.device)
+            was = st.G.training
+            st.G.eval()
+            fake = st.G(z)
+            st.G.train(was)
+            spread = lambda b: b.flatten(1).std(dim=0).mean()  # noqa: E731
+            out["Diversity/G"] = (spread(fake) / spread(x.detach()).clamp_min(1e-12)).item()
+        return out
+
+    def check_finite(self, row: dict[str, float]) -> None:
+        """Stop before a NaN/Inf reaches a checkpoint: the last good one must stay usable."""
+        bad = [k for k, v in row.items() if not math.isfinite(v)]
+        for name, net in (("G", self.state.G), ("D", self.state.D)):
+            if not all(torch.isfinite(p).all() for p in net.parameters()):
+                bad.append(f"{name}'s weights")
+        if bad:
+            raise TrainingDiverged(f"training diverged: {', '.join(bad)} became NaN/Inf by step "
+                                   f"{self.state.step}", bad, self.state.step)
+
+
+def _grad_norm(net: torch.nn.Module) -> float:
+    grads = [p.grad.double().pow(2).sum() for p in net.parameters() if p.grad is not None]
+    return math.sqrt(sum(g.item() for g in grads)) if grads else 0.0

@@ -1,0 +1,34 @@
+"""Matplotlib set up once (the Agg backend: files, no screen) and figures saved atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gankit.utils.atomic import atomic_path
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (imported late: matplotlib is slow to import)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: str | Path, **savefig_kw: Any) -> Path:
+    """``fig.savefig`` to a temporary file beside ``path``, then one rename; returns ``path``."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, **savefig_kw)
+    return path
+
+
+def save_animation(anim: Any, path: str | Path, **save_kw: Any) -> Path:
+    """``anim.save`` atomically, as :func:`save_figure`."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        anim.save(tmp, **save_kw)
+    return path
