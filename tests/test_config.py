@@ -36,9 +36,8 @@ def test_paper_mnist_ema_differs_from_the_paper_only_by_the_weight_average():
 def test_paper_mnist_ema_g4_differs_from_paper_mnist_ema_only_by_learning_rates():
     ema, g4 = resolve_config("paper-mnist-ema").to_dict(), resolve_config("paper-mnist-ema-g4").to_dict()
     differ = {k for k in ema if ema[k] != g4[k]}
-    assert differ == {"preset", "lr_g", "lr_late_step", "lr_d_late", "steps"} and g4["steps"] == 115_000
-    assert (g4["lr_g"], g4["lr_d"], g4["lr_late_step"], g4["lr_g_late"]) == (0.4, 0.1, 110_000, 0.0)
-    assert 0 < g4["lr_d_late"] < g4["lr_d"]
+    assert differ == {"preset", "lr_g", "lr_schedule", "steps"} and g4["steps"] == 115_000
+    assert (g4["lr_g"], g4["lr_d"], g4["lr_schedule"]) == (0.4, 0.1, "step(at=110000, d=0.5)")
 
 
 def test_paper_mnist_ema_g4_ls_adds_only_label_smoothing_and_its_stop():
@@ -117,3 +116,11 @@ def test_bad_config_files(tmp_path):
 
 def test_dataclass_defaults_equal_digits_preset():
     assert Config() == resolve_config("digits")
+
+
+def test_g_input_logit_needs_uniform_noise():
+    assert resolve_config("digits", g_input="logit").g_input == "logit"
+    with pytest.raises(ConfigError, match="g_input logit maps uniform noise; it needs z_dist uniform"):
+        resolve_config("digits", g_input="logit", z_dist="normal")
+    with pytest.raises(ConfigError, match="unknown g_input 'tanh'"):
+        resolve_config("digits", g_input="tanh")

@@ -1,19 +1,22 @@
 """One configuration object per run: every default lives here, once.
 
-Resolution order (later wins): the dataclass defaults < a preset < a config file (TOML/YAML) <
-explicit overrides (CLI flags or keyword arguments). The resolved config is saved as
-``config.json`` in the run folder and inside every checkpoint, so a run can always be explained
-and repeated. The CLI builds its flags from the fields below and their ``help`` metadata.
+Resolution order (later wins): the dataclass defaults < a preset < a config file (TOML/YAML) < explicit overrides (CLI flags or
+keyword arguments). The resolved config is saved as ``config.json`` in the run folder and inside
+every checkpoint, so a run can always be explained and repeated. The CLI builds its flags from the
+fields below and their ``help`` metadata.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import math
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Mapping
 
 from .errors import ConfigError
@@ -27,6 +30,7 @@ PRECISIONS = ("fp32", "bf16")
 G_ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid")
 ARCHS = ("mlp", "conv")
 IMAGE_CHANNELS = ("auto", "gray", "rgb")
+G_INPUTS = ("z", "logit")
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:
@@ -38,7 +42,11 @@ def _f(default: Any, help: str, **kw: Any) -> Any:
 
 @dataclass
 class Config:
-    """Everything that defines a run. Build with :func:`resolve_config`, not by hand."""
+    """Everything that defines a run. Build with :func:`resolve_config`, not by hand.
+
+    The defaults are the paper's values (its MNIST model and the authors' mnist.yaml: see
+    docs/paper.md) where the paper gives one; a field's help says so where the default is not.
+    """
 
     # --- what to learn -------------------------------------------------------------------------
     preset: str = _f("digits", "named starting point (see `gankit presets`)")
@@ -54,34 +62,40 @@ class Config:
     # --- the networks (Section 3 of the paper: G and D are multilayer perceptrons) -------------
     z_dim: int = _f(100, "dimension of the noise z")
     z_dist: str = _f("uniform", "noise prior p_z: uniform (U(-sqrt3, sqrt3), unit variance) or normal")
-    g_hidden: tuple = _f((512, 512), "generator hidden widths (ReLU), comma-separated")
-    g_activation: str = _f("relu", "G's hidden activation: relu (paper), leaky_relu, elu, tanh or "
+    g_hidden: tuple = _f((512, 512), "generator hidden widths, comma-separated (the paper's "
+                                     "MNIST G: 1200,1200)")
+    g_activation: str = _f("relu", "G's hidden activation: relu, leaky_relu, elu, tanh or "
                                    "sigmoid; or one per hidden layer, comma-separated "
                                    "(e.g. relu,sigmoid)")
+    g_input: str = _f("z", "G's first layer: z (the MLP sees z) or logit (a fixed map "
+                           "z -> sqrt(3)/pi logit((z + sqrt 3)/(2 sqrt 3)) of uniform z, "
+                           "unbounded like a Gaussian's tails: Figure 1's recipe)")
     g_batchnorm: bool = _f(False, "BatchNorm in G's hidden layers after the first (PyTorch-GAN's MLP)")
     d_hidden: tuple = _f((240, 240), "discriminator hidden widths, comma-separated")
     arch: str = _f("mlp", "network family: mlp (the paper's; g_hidden, d_hidden, maxout, dropout) or "
                           "conv (DCGAN-style, for images of 2^n x 4 or 2^n x 7 pixels: 28, 32, 64, 128)")
     conv_width: int = _f(64, "conv arch: channels of G's last and D's first conv layer, doubled "
                              "at each lower resolution")
-    d_maxout_pieces: int = _f(5, "maxout pieces per discriminator unit (paper: 5); 0 = LeakyReLU(0.2)")
-    d_dropout_input: float = _f(0.2, "dropout probability on D's input (paper: 0.2, i.e. keep 0.8)")
-    d_dropout_hidden: float = _f(0.5, "dropout probability before D's later layers (paper: 0.5)")
+    d_maxout_pieces: int = _f(5, "maxout pieces per discriminator unit; 0 = LeakyReLU(0.2)")
+    d_dropout_input: float = _f(0.2, "dropout probability on D's input (0.2: keep 0.8)")
+    d_dropout_hidden: float = _f(0.5, "dropout probability before D's later layers")
     d_max_col_norm: float = _f(0.0, "after every D update, scale each unit's incoming weight "
                                     "vector (D's linear layers) to norm <= this (pylearn2's "
                                     "max_col_norm; paper's TFD: 1.9365); 0 = off")
-    g_init_range: float = _f(0.05, "init G weights U(-r, r) (paper: 0.05); 0 = PyTorch default")
-    d_init_range: float = _f(0.005, "init D weights U(-r, r) (paper: 0.005); 0 = PyTorch default")
+    g_init_range: float = _f(0.05, "init G weights U(-r, r); 0 = PyTorch default")
+    d_init_range: float = _f(0.005, "init D weights U(-r, r); 0 = PyTorch default")
     g_output_bias_from_data: bool = _f(True, "set G's output bias to logit(mean training pixel) "
                                               "(the authors' code)")
 
     # --- Algorithm 1 ---------------------------------------------------------------------------
     g_loss: str = _f("nonsaturating", "generator objective: nonsaturating (-log D(G(z)), the paper's "
                                       "advice) or minimax (log(1 - D(G(z))), Eq. 1)")
-    schedule: str = _f("alternating", "alternating (Algorithm 1: k D steps, then a G step on fresh "
-                                      "noise) or simultaneous (the authors' code: one forward pass)")
+    schedule: str = _f("alternating", "alternating (Algorithm 1 as printed: k D steps, then a G "
+                                      "step on fresh noise) or simultaneous (the authors' code: "
+                                      "one forward pass)")
     k: int = _f(1, "discriminator steps per generator step (Algorithm 1's k)")
-    batch: int = _f(64, "minibatch size m (real and fake examples per D step)")
+    batch: int = _f(64, "minibatch size m (real and fake examples per D step; the paper's "
+                        "MNIST: 100)")
     steps: int = _f(6000, "total number of generator steps (training iterations)")
 
     # --- remedies for non-convergence and mode collapse (docs/benchmarks.md section 4) --------
@@ -102,14 +116,15 @@ class Config:
     adam_beta1: float = _f(0.5, "Adam beta1")
     adam_beta2: float = _f(0.999, "Adam beta2")
     momentum: float = _f(0.5, "SGD momentum at the start")
-    momentum_final: float = _f(0.7, "SGD momentum reached linearly at momentum_ramp_epochs (paper: 0.7)")
+    momentum_final: float = _f(0.7, "SGD momentum reached linearly at momentum_ramp_epochs")
     momentum_ramp_epochs: int = _f(250, "epochs over which momentum ramps to momentum_final")
-    lr_decay: float = _f(1.000004, "divide the learning rates by this after every step (paper: 1.000004)")
+    lr_decay: float = _f(1.000004, "divide the learning rates by this after every step")
     lr_min: float = _f(1e-6, "floor of the decayed learning rate")
-    lr_late_step: int = _f(0, "a second phase of training from this step on, with the learning "
-                              "rates lr_d_late / lr_g_late (0 = no second phase)")
-    lr_d_late: float = _f(0.0, "D's learning rate from lr_late_step on, decayed as before; 0 = lr_d")
-    lr_g_late: float = _f(0.0, "G's learning rate from lr_late_step on, decayed as before; 0 = lr_g")
+    lr_schedule: str = _f("constant", "multiplier of the decayed learning rates, pieces joined by "
+                                      "'+': constant; step(at=N, d=X, g=X): from update N on, D's "
+                                      "lr times d and G's times g (each 1 if not given); "
+                                      "cosine(start=S, final=F): 1 until fraction S of the steps, "
+                                      "then a cosine down to F at the last step")
 
     # --- bookkeeping ---------------------------------------------------------------------------
     seed: int = _f(0, "random seed (same seed, same run)")
@@ -150,6 +165,11 @@ class Config:
         _choice("z_dist", self.z_dist, Z_DISTS)
         _choice("device", self.device, DEVICES)
         _choice("precision", self.precision, PRECISIONS)
+        _choice("g_input", self.g_input, G_INPUTS)
+        if self.g_input == "logit" and self.z_dist != "uniform":
+            raise ConfigError(f"g_input logit maps uniform noise; it needs z_dist uniform (got "
+                              f"{self.z_dist}): pass --z-dist uniform or --g-input z")
+        parse_lr_schedule(self.lr_schedule)
         activations = [a.strip() for a in str(self.g_activation).split(",")]
         for name in activations:
             _choice("g_activation", name, G_ACTIVATIONS)
@@ -187,13 +207,7 @@ class Config:
         if not 0 <= self.label_smoothing < 0.5:
             raise ConfigError(f"label_smoothing must be in [0, 0.5) (got {self.label_smoothing}); "
                               "0.1 is the usual value, 0 turns it off")
-        for name in ("lr_d_late", "lr_g_late"):
-            v = getattr(self, name)
-            if not (v >= 0 and math.isfinite(v)):
-                raise ConfigError(f"{name} must be a number >= 0 (got {v}); 0 keeps "
-                                  f"{name[:4]} for the whole run")
-        for name in ("threads", "d_maxout_pieces", "momentum_ramp_epochs", "minibatch_features",
-                     "lr_late_step"):
+        for name in ("threads", "d_maxout_pieces", "momentum_ramp_epochs", "minibatch_features"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more (got {getattr(self, name)})")
         if self.d_maxout_pieces == 1:
@@ -235,6 +249,46 @@ def _choice(name: str, value: Any, allowed: Any) -> None:
     near = difflib.get_close_matches(str(value), names, n=1)
     hint = f"; did you mean '{near[0]}'?" if near else ""
     raise ConfigError(f"unknown {name} '{value}'{hint} Choose one of: {', '.join(names)}")
+
+
+# --- lr_schedule: a piecewise multiplier of the learning rates --------------------------------------
+
+#: Piece -> its arguments and their defaults (None: required).
+LR_PIECES: dict[str, dict[str, float | None]] = {
+    "constant": {}, "step": {"at": None, "d": 1.0, "g": 1.0}, "cosine": {"start": 0.5, "final": 0.01}}
+_LR_EXAMPLE = "e.g. 'step(at=110000, d=0.5)' or 'cosine(start=0.5, final=0.01)'"
+
+
+@functools.lru_cache(maxsize=32)
+def parse_lr_schedule(text: str) -> tuple[tuple[str, Mapping[str, float]], ...]:
+    """``"step(at=10, d=0.5)+cosine()"`` -> ``(("step", {"at": 10, "d": 0.5, "g": 1.0}),
+    ("cosine", {"start": 0.5, "final": 0.01}))``; a ConfigError names the first problem."""
+    pieces = []
+    for piece in re.split(r"\+(?![^(]*\))", text):  # '+' joins pieces, except inside (at=1e+5)
+        m = re.fullmatch(r"\s*(\w+)\s*(?:\((.*)\))?\s*", piece)
+        if m is None or m[1] not in LR_PIECES:
+            raise _lr_error(text, f"unknown piece '{piece.strip()}' (pieces: {', '.join(LR_PIECES)})")
+        kind, spec = m[1], LR_PIECES[m[1]]
+        try:
+            given = {k.strip(): float(v) for k, v in (a.split("=") for a in (m[2] or "").split(",")
+                                                      if a.strip())}
+        except ValueError:
+            given = {"": 0.0}  # not key=number: reported below
+        args = {**spec, **given}
+        if set(given) - set(spec) or None in args.values():
+            raise _lr_error(text, f"{kind}() takes key=number arguments {', '.join(spec) or 'none'}"
+                                  f" (required: {', '.join(k for k in spec if spec[k] is None) or 'none'})")
+        if kind == "step" and not (args["at"] >= 0 and args["at"].is_integer()
+                                   and 0 < args["d"] < math.inf and 0 < args["g"] < math.inf):
+            raise _lr_error(text, "step() needs a whole number at >= 0 and factors d, g > 0")
+        if kind == "cosine" and not (0 <= args["start"] < 1 and 0 <= args["final"] <= 1):
+            raise _lr_error(text, "cosine() needs 0 <= start < 1 and 0 <= final <= 1")
+        pieces.append((kind, MappingProxyType({k: int(v) if k == "at" else v for k, v in args.items()})))
+    return tuple(pieces)
+
+
+def _lr_error(text: str, problem: str) -> ConfigError:
+    return ConfigError(f"lr_schedule '{text}': {problem}; {_LR_EXAMPLE}")
 
 
 # --- presets: named overrides of the defaults above ----------------------------------------------
@@ -282,8 +336,8 @@ PAPER_MNIST_EMA: dict[str, Any] = dict(PAPER_MNIST, g_ema=0.9999)
 #: and that run (seed 0) was a lucky one: seeds 1 and 2 peak at 220.9 and 220.0 (selected on
 #: validation: 219.4 and 220.0), and seed 1 collapses from 105,000 steps, before the switch.
 #: Measured: benchmarks/results/mnist_parzen.md (sessions 4 and 5).
-PAPER_MNIST_EMA_G4: dict[str, Any] = dict(PAPER_MNIST_EMA, lr_g=0.4, lr_late_step=110_000,
-                                          lr_d_late=0.05, steps=115_000)
+PAPER_MNIST_EMA_G4: dict[str, Any] = dict(PAPER_MNIST_EMA, lr_g=0.4,
+                                          lr_schedule="step(at=110000, d=0.5)", steps=115_000)
 
 #: paper-mnist-ema-g4 with one-sided label smoothing (Salimans et al. 2016): D's target for real
 #: examples is 0.8, not 1. Late in paper-mnist-ema-g4's runs D "wins" by growing ever more
@@ -499,10 +553,37 @@ def resolve_config(preset: str | None = None, file: str | Path | None = None,
     name = overrides.get("preset") or preset or from_file.get("preset") or Config.preset
     _choice("preset", name, PRESETS)
     values: dict[str, Any] = {**PRESETS[name], **from_file, **overrides, "preset": name}
+    values = _translate_legacy(values, given={**from_file, **overrides})
     for key in values:
         if key not in FIELD_NAMES:
             _unknown_key(key)
     return Config(**{k: coerce(k, v) for k, v in values.items()}).validate()
+
+
+#: Replaced by lr_schedule; config.json files of older runs and checkpoints still hold them.
+LEGACY_LR_FIELDS = ("lr_late_step", "lr_d_late", "lr_g_late")
+
+
+def _translate_legacy(values: dict[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """Replace the old second phase (from update lr_late_step on, lr_d_late / lr_g_late instead of
+    lr_d / lr_g, 0 = unchanged) by the lr_schedule that gives the same rates: d = lr_d_late / lr_d."""
+    old = {k: values.pop(k) for k in LEGACY_LR_FIELDS if k in values}
+    if not old:
+        return values
+    if "lr_schedule" in given:
+        raise ConfigError(f"lr_schedule replaces {', '.join(old)}: give only lr_schedule, "
+                          f"{_LR_EXAMPLE}")
+    try:
+        at = int(old.get("lr_late_step", 0))
+        late = {p: float(old.get(f"lr_{p}_late", 0.0)) for p in "dg"}
+        lr = {p: float(values.get(f"lr_{p}", getattr(_DEFAULTS, f"lr_{p}"))) for p in "dg"}
+    except (TypeError, ValueError):
+        raise ConfigError(f"lr_late_step, lr_d_late and lr_g_late must be numbers (got {old})") from None
+    if at < 0 or min(late.values()) < 0:
+        raise ConfigError(f"lr_late_step, lr_d_late and lr_g_late must be >= 0 (got {old})")
+    factors = [f"{p}={late[p] / lr[p]!r}" for p in "dg" if late[p] > 0]
+    values["lr_schedule"] = f"step(at={at}, {', '.join(factors)})" if at and factors else "constant"
+    return values
 
 
 def _unknown_key(key: str) -> None:
@@ -512,7 +593,8 @@ def _unknown_key(key: str) -> None:
 
 
 def config_from_dict(d: Mapping[str, Any]) -> Config:
-    """Rebuild a Config saved as config.json (e.g. from a checkpoint)."""
+    """Rebuild a Config saved as config.json (e.g. from a checkpoint), older ones included."""
+    d = _translate_legacy(dict(d), given=d)
     for key in d:
         if key not in FIELD_NAMES:
             _unknown_key(key)
