@@ -58,8 +58,7 @@ def test_pieces_multiply():
 
 @pytest.mark.parametrize("steps", [1, 2, 7, 4000, 6000])
 def test_cosine_is_figure1s_lr_factor_bit_for_bit(steps):
-    cfg = resolve_config("gauss1d", steps=steps, lr_d=3e-3, lr_g=3e-4,
-                         lr_schedule="cosine(start=0.5, final=0.01)")
+    cfg = resolve_config("figure1-gauss", steps=steps)
     lr_g, lr_d = cfg.lr_g, cfg.lr_d
     for step in range(steps):  # step: updates already done (0-based); Figure 1 counted from 1
         factor = figure1_lr_factor(step + 1, steps)

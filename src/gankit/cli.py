@@ -136,7 +136,16 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _presets(args: argparse.Namespace) -> int:
-    width = max(map(len, PRESETS))
+    from .presets import ALIASES, MODIFIERS, RECORDS
+
+    evidence = {r.name: r.evidence for r in RECORDS}
+    width = max(map(len, [*PRESETS, *ALIASES]))
     for name in PRESETS:
-        print(f"{name:<{width}}  {PRESET_DESCRIPTIONS.get(name, '')}")
+        print(f"{name:<{width}}  {PRESET_DESCRIPTIONS[name]} [{evidence[name]}]")
+    print("\nmodifiers, applied left to right (e.g. --preset paper-mnist+ema+smooth-labels):")
+    for m in MODIFIERS:
+        print(f"{m.name:<{width}}  {m.description} [{m.evidence}]")
+    print("\naliases (old names, still accepted):")
+    for name, expression in ALIASES.items():
+        print(f"{name:<{width}}  = {expression}")
     return 0

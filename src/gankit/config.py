@@ -1,6 +1,7 @@
 """One configuration object per run: every default lives here, once.
 
-Resolution order (later wins): the dataclass defaults < a preset < a config file (TOML/YAML) < explicit overrides (CLI flags or
+Resolution order (later wins): the dataclass defaults < a preset (a record of presets.py, maybe
+with modifiers: ``paper-mnist+ema``) < a config file (TOML/YAML) < explicit overrides (CLI flags or
 keyword arguments). The resolved config is saved as ``config.json`` in the run folder and inside
 every checkpoint, so a run can always be explained and repeated. The CLI builds its flags from the
 fields below and their ``help`` metadata.
@@ -20,6 +21,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .presets import RECORDS, preset_values
 
 G_LOSSES = ("nonsaturating", "minimax")
 SCHEDULES = ("alternating", "simultaneous")
@@ -49,7 +51,8 @@ class Config:
     """
 
     # --- what to learn -------------------------------------------------------------------------
-    preset: str = _f("digits", "named starting point (see `gankit presets`)")
+    preset: str = _f("digits", "named starting point, optionally with modifiers: "
+                               "PRESET+MODIFIER+... (see `gankit presets`)")
     dataset: str = _f("digits", "dataset name: digits (embedded), mnist, cifar10, folder (your "
                                 "images, --data-dir), tfd (your TFD_48x48.mat, --data-dir), "
                                 "stacked_mnist, gauss1d, ring8, grid25")
@@ -157,7 +160,7 @@ class Config:
         """Raise :class:`ConfigError` naming the first impossible value; return self if fine."""
         from .data import DATASETS  # late import: data imports nothing from config
 
-        _choice("preset", self.preset, PRESETS)
+        preset_values(self.preset)  # a ConfigError naming the unknown part, if any
         _choice("dataset", self.dataset, DATASETS)
         _choice("g_loss", self.g_loss, G_LOSSES)
         _choice("schedule", self.schedule, SCHEDULES)
@@ -291,212 +294,14 @@ def _lr_error(text: str, problem: str) -> ConfigError:
     return ConfigError(f"lr_schedule '{text}': {problem}; {_LR_EXAMPLE}")
 
 
-# --- presets: named overrides of the defaults above ----------------------------------------------
+# --- presets: records in presets.py ----------------------------------------------------------------
 
-#: The paper's exact MNIST configuration (authors' mnist.yaml, see docs/paper.md). The schedule is
-#: the authors' code's simultaneous update: Algorithm 1 as printed (alternating) at lr 0.1 lets D
-#: win within ~10 epochs on this recipe; `--schedule alternating` runs it as printed.
-PAPER_MNIST: dict[str, Any] = dict(
-    dataset="mnist", z_dim=100, z_dist="uniform",
-    g_hidden=(1200, 1200), d_hidden=(240, 240), d_maxout_pieces=5,
-    d_dropout_input=0.2, d_dropout_hidden=0.5,
-    g_init_range=0.05, d_init_range=0.005, g_output_bias_from_data=True,
-    g_loss="nonsaturating", schedule="simultaneous", k=1, batch=100, steps=100_000,
-    optimizer="sgd", lr_d=0.1, lr_g=0.1, momentum=0.5, momentum_final=0.7,
-    momentum_ramp_epochs=250, lr_decay=1.000004, lr_min=1e-6,
-    log_every=100, snapshot_every=5000, grid_size=100,
-)
-
-#: The paper's MNIST model and update (same networks, batch, dropout, simultaneous schedule), trained
-#: with Adam at a high learning rate that decays. Chosen by short probes (Parzen LL 112 after 2,000
-#: steps, against 87 for Adam 1e-3, -33 for Adam 2e-4 and -49 for paper-mnist). Measured
-#: (benchmarks/results/mnist_parzen.md): ahead of paper-mnist for the first ~17 CPU minutes (153 against
-#: 142 at ~19,000 steps) but flattening; it does NOT reach the paper's 225 in that time.
-PAPER_MNIST_FAST: dict[str, Any] = dict(
-    PAPER_MNIST, optimizer="adam", lr_d=2e-3, lr_g=2e-3, adam_beta1=0.5, adam_beta2=0.999,
-    lr_decay=1.00004, lr_min=1e-5,
-)
-
-#: paper-mnist plus a moving average of G's weights (Polyak averaging; Yazici et al. 2019), which
-#: every sample, metric and figure then uses. Networks, optimiser and schedule are the paper's: the
-#: single iterates of G jitter around the game's equilibrium (D(G(z)) oscillates near 1/2) and the
-#: average sits nearer its centre. Measured: benchmarks/results/mnist_parzen.md.
-PAPER_MNIST_EMA: dict[str, Any] = dict(PAPER_MNIST, g_ema=0.9999)
-
-#: paper-mnist-ema with G's learning rate 4x D's (0.4 against the paper's 0.1) and, from step
-#: 110,000, D's learning rate 0.05 instead of 0.1; all else the paper's. G moving faster than D
-#: reaches the digit shapes it misses sooner, and the weight average smooths its larger steps
-#: (continuing the paper-mnist-ema run from 100,000 steps for 10,000 more with lr_G 0.05 / 0.1 /
-#: 0.2 / 0.4: Parzen LL 212.1 / 215.0 / 217.6 / 221.7). With lr_G 0.4 throughout, D starts to win from ~95,000 steps (D(x) 0.60 -> 0.78 at
-#: 132,000) and the LL falls after 110,000 (223.5 -> 207.3); the second phase slows D down and
-#: the run touches the paper's number: 225.1 +- 2.2 at 115,000 steps (38 minutes on two cores
-#: with bf16). It is NOT stable beyond: D wins again and the run collapses by 140,000 steps, so
-#: the preset stops at 115,000 (a time budget in `gankit reproduce` lifts that cap: pass
-#: --set steps=115000). The switch step and the stop were chosen on this one run's test curve,
-#: and that run (seed 0) was a lucky one: seeds 1 and 2 peak at 220.9 and 220.0 (selected on
-#: validation: 219.4 and 220.0), and seed 1 collapses from 105,000 steps, before the switch.
-#: Measured: benchmarks/results/mnist_parzen.md (sessions 4 and 5).
-PAPER_MNIST_EMA_G4: dict[str, Any] = dict(PAPER_MNIST_EMA, lr_g=0.4,
-                                          lr_schedule="step(at=110000, d=0.5)", steps=115_000)
-
-#: paper-mnist-ema-g4 with one-sided label smoothing (Salimans et al. 2016): D's target for real
-#: examples is 0.8, not 1. Late in paper-mnist-ema-g4's runs D "wins" by growing ever more
-#: confident on REAL images (seed 0: mean D(x) on held-out digits 0.76 at 110,000 steps, 0.999
-#: at 150,000, while D(G(z)) stays at 0.28-0.49 and D's weights do not blow up: neither
-#: overfitting nor weight growth); a soft target removes the reward for that while G's optimum
-#: is unchanged (fakes keep target 0).
-#: Measured (benchmarks/results/mnist_parzen.md), one CPU core per run, bf16, selected on
-#: validation. Smoothing 0.1 (sessions 6-7): 4 of seeds 0-7 pass the paper's 225 within the hour
-#: (215.7 to 227.6). Smoothing 0.2 (session 8), on the four seeds 0.1 failed and seed 1:
-#: all five pass (230.0, 234.7, 226.9, 225.7, 230.1 for seeds 0, 1, 4, 6, 7; 0.1 gave 218.6,
-#: 227.6, 220.8, 224.4, 215.7), and seeds 0 and 7 no longer collapse by 115,000 steps. Short probes on seed 7 chose 0.2 over 0.05 and 0.1 (205.9 / 205.3 / 219.6
-#: at 40,000 steps). The stop, 100,000 steps, is as far as all five seeds were measured; under a
-#: time budget `gankit reproduce` trains on and keeps the checkpoint selected on validation. At
-#: the paper's lr_G 0.1, smoothing 0.1 slows G (180.3 against 185.3 at 30,000 steps): it pays
-#: only with the faster G.
-PAPER_MNIST_EMA_G4_LS: dict[str, Any] = dict(PAPER_MNIST_EMA_G4, label_smoothing=0.2,
-                                             steps=100_000)
-
-#: Toy problems: small MLPs with LeakyReLU D and Adam (low-dimensional data need neither maxout
-#: nor dropout).
-_TOY = dict(z_dim=2, z_dist="normal", g_hidden=(128, 128), d_hidden=(128, 128), d_maxout_pieces=0,
-            d_dropout_input=0.0, d_dropout_hidden=0.0, g_init_range=0.0, d_init_range=0.0,
-            g_output_bias_from_data=False, optimizer="adam", lr_d=1e-3, lr_g=1e-3, lr_decay=1.0,
-            batch=100, steps=5000, snapshot_every=1000, grid_size=1000)
-
-#: DCGAN (Radford et al., 2016): conv G with BatchNorm, conv D with LeakyReLU(0.2), Adam 2e-4,
-#: beta1 0.5, z ~ N(0, I), batch 64. D has no BatchNorm here because gankit's D step passes real
-#: and fake examples through D in one batch, whose statistics BatchNorm would mix.
-_DCGAN = dict(arch="conv", conv_width=64, z_dim=100, z_dist="normal", optimizer="adam",
-              lr_d=2e-4, lr_g=2e-4, adam_beta1=0.5, adam_beta2=0.999, lr_decay=1.0,
-              g_loss="nonsaturating", schedule="alternating", k=1, batch=64,
-              snapshot_every=1000, log_every=50, grid_size=64)
-
-#: PacGAN's networks for the 2-D mixtures (Lin et al. 2018, Table 1), on top of _TOY.
-_PACGAN_TOY = dict(g_hidden=(400, 400, 400, 400), d_hidden=(200, 200, 200), d_maxout_pieces=5,
-                   lr_d=1e-4, lr_g=1e-4, adam_beta1=0.8, adam_beta2=0.999)
-
-PRESETS: dict[str, dict[str, Any]] = {
-    # The default: the paper's recipe (maxout + dropout D, momentum SGD, Algorithm 1 as printed)
-    # with a narrower G, on the 8x8 digits that ship with scikit-learn; about 2 CPU minutes.
-    "digits": dict(dataset="digits"),
-    "paper-mnist": PAPER_MNIST,
-    "paper-mnist-fast": PAPER_MNIST_FAST,
-    "paper-mnist-ema": PAPER_MNIST_EMA,
-    "paper-mnist-ema-g4": PAPER_MNIST_EMA_G4,
-    "paper-mnist-ema-g4-ls": PAPER_MNIST_EMA_G4_LS,
-    "gauss1d": dict(_TOY, dataset="gauss1d", z_dim=1, z_dist="uniform"),
-    # The mode-collapse benchmark's winners (benchmarks/results/mode_collapse_presets.md; issue 5's
-    # goal: all modes, >= 95% HQ samples): wider nets, lr_D = 4 lr_G, and a learning rate divided
-    # every step so that it ends 100x lower (1e-5 for G) after `steps`, which lets G place its
-    # samples precisely (HQ = within 3 sigma: 0.03 on ring8). The decay is per step: with fewer
-    # --steps the final lr is higher and samples less precise. Several CPU minutes per run.
-    "ring8": dict(_TOY, dataset="ring8", g_hidden=(256, 256), d_hidden=(256, 256), lr_d=4e-3,
-                  lr_g=1e-3, lr_decay=1.000153517455465, lr_min=1e-6, steps=30_000,
-                  snapshot_every=5000),
-    # grid25 also has an R1 penalty, samples from a moving average of G's weights, and trains twice
-    # as long (60,000 steps, the same 100x decay spread over them): at 30,000 steps 1 of 5 seeds
-    # stayed below 95% HQ (samples on the bridges between blobs); at 60,000 none did.
-    "grid25": dict(_TOY, dataset="grid25", g_hidden=(256, 256, 256), d_hidden=(256, 256),
-                   lr_d=4e-3, lr_g=1e-3, r1_gamma=1.0, lr_decay=1.0000767557820074, lr_min=1e-6,
-                   g_ema=0.999, steps=60_000, snapshot_every=10_000),
-    # PacGAN's networks for the 2-D mixtures (docs/benchmarks.md section 1; PacGAN Table 1):
-    # G 4x400 ReLU, z in R^2 ~ N(0, I); D 3x200 maxout units of 5 pieces, no dropout; Adam 1e-4,
-    # beta1 0.8, batch 100. (PacGAN's G also has BatchNorm; `--g-batchnorm` adds it.)
-    "ring8-pacgan": dict(_TOY, dataset="ring8", **_PACGAN_TOY),
-    "grid25-pacgan": dict(_TOY, dataset="grid25", **_PACGAN_TOY),
-    # MNIST at its own 28x28 (the conv nets start G from 7x7), width 32 to suit a CPU.
-    "dcgan-mnist": dict(_DCGAN, dataset="mnist", conv_width=32, steps=10_000),
-    "dcgan-cifar10": dict(_DCGAN, dataset="cifar10", steps=20_000),
-    "dcgan-folder": dict(_DCGAN, dataset="folder", image_size=64, image_channels="auto",
-                         steps=20_000),
-    # The paper's other models (docs/paper.md; the authors' cifar10_fully_connected.yaml and
-    # tfd_pretrain/pretrain.yaml). What the paper does not restate is the paper-mnist recipe, as in
-    # those files: batch 100, momentum SGD 0.5 -> 0.7 over 250 epochs, lr divided by 1.000004 per
-    # update (floor 1e-6), dropout 0.2 on D's input and 0.5 later, D weights U(+-0.005), G hidden
-    # U(+-0.05), and the authors' simultaneous update.
-    #
-    # CIFAR-10 fully connected: G 100 -> 8000 ReLU -> 8000 sigmoid -> 3072, D maxout 1600x5 twice,
-    # lr 0.025, z ~ N(0, I). G's OUTPUT IS A SIGMOID, not the paper's linear layer: the paper's data
-    # are globally contrast-normalised (pylearn2 gcn=55, unbounded), gankit's cifar10 loader gives
-    # pixels in [0, 1] (unit_range), and on [0, 1] data gankit's G ends in a sigmoid (a linear
-    # output would put mass outside the data's range). The output bias starts at logit(mean pixel),
-    # the [0, 1] counterpart of the authors' zero bias on zero-mean GCN data. Also not as the
-    # authors: they train on train[0:40000] (gankit: all 50,000) and initialise the output layer
-    # U(+-0.5) (gankit: one range for all of G, 0.05).
-    "paper-cifar10-fc": dict(PAPER_MNIST, dataset="cifar10", z_dist="normal",
-                             g_hidden=(8000, 8000), g_activation="relu,sigmoid",
-                             d_hidden=(1600, 1600), lr_d=0.025, lr_g=0.025),
-    # TFD (user-supplied TFD_48x48.mat, data/tfd.py): G 100 -> 8000 ReLU -> 8000 sigmoid -> 2304
-    # sigmoid, D maxout 1200x5 twice with max column norm 1.9365 (pylearn2's max_col_norm, applied
-    # to D's linear layers after every D update: d_max_col_norm), lr 0.05, z ~ N(0, I). Not as the
-    # authors' pretrain.yaml: they also put max_col_norm 1.9365 on G, start G's sigmoid layer at
-    # bias -2 and use sparse_init for G's output weights.
-    "paper-tfd": dict(PAPER_MNIST, dataset="tfd", z_dist="normal",
-                      g_hidden=(8000, 8000), g_activation="relu,sigmoid",
-                      d_hidden=(1200, 1200), d_max_col_norm=1.9365, lr_d=0.05, lr_g=0.05),
-    # CIFAR-10 convolutional: an APPROXIMATION. The paper's optimiser settings (momentum SGD, lr
-    # 0.004, batch 128, lr decay, z ~ N(0, I), simultaneous update) on gankit's DCGAN-style conv
-    # nets (arch conv); the paper's networks are NOT built: its G (100 -> 8000 ReLU -> 8000 sigmoid
-    # -> 80x10x10 -> transposed conv 5x5 stride 3 -> 3x32x32) and its D (three maxout conv layers
-    # with max pooling, then maxout 500x5, dropout) would need layers gankit does not have.
-    "paper-cifar10-conv": dict(_DCGAN, dataset="cifar10", z_dist="normal",
-                               optimizer="sgd", lr_d=0.004, lr_g=0.004, momentum=0.5,
-                               momentum_final=0.7, momentum_ramp_epochs=250, lr_decay=1.000004,
-                               lr_min=1e-6, schedule="simultaneous", batch=128, steps=100_000,
-                               log_every=100, snapshot_every=5000),
-}
+#: Canonical preset name -> every field it sets (its base's and modifiers' included); no aliases.
+PRESETS: dict[str, dict[str, Any]] = {r.name: preset_values(r.name) for r in RECORDS}
+PRESET_DESCRIPTIONS: dict[str, str] = {r.name: r.description for r in RECORDS}
 
 #: A step count that means "until stopped" (a time budget, Ctrl-C): progress shows no total.
 STEPS_UNBOUNDED = 10**9
-
-PRESET_DESCRIPTIONS = {
-    "digits": "the paper's recipe (G 512x512, maxout D, momentum SGD, Algorithm 1) on scikit-learn's "
-              "embedded 8x8 digits (no download); the default",
-    "paper-mnist": "the paper's MNIST model and optimiser exactly (maxout+dropout D, momentum SGD, "
-                   "authors' simultaneous update)",
-    "paper-mnist-fast": "paper-mnist's networks and simultaneous update with Adam (lr 2e-3, beta1 "
-                        "0.5, divided by 1.00004 per step): a higher Parzen LL early on a CPU "
-                        "(not 225 within an hour: see benchmarks/results/mnist_parzen.md)",
-    "paper-mnist-ema": "paper-mnist exactly, sampling from a moving average of G's weights "
-                       "(g_ema 0.9999): the best Parzen LL per CPU minute "
-                       "(benchmarks/results/mnist_parzen.md)",
-    "paper-mnist-ema-g4": "paper-mnist-ema with G's learning rate 4x D's (0.4 vs 0.1) and D's "
-                          "lowered to 0.05 from step 110,000, stopping at 115,000: Parzen LL "
-                          "225.1 in 38 min on 2 cores with bf16 for seed 0, ~220 for seeds 1 and "
-                          "2; unstable if trained longer (benchmarks/results/mnist_parzen.md)",
-    "paper-mnist-ema-g4-ls": "paper-mnist-ema-g4 with one-sided label smoothing (D's target for "
-                             "real images 0.8), stopping at 100,000 steps: Parzen LL >= 225 "
-                             "(selected on validation) within the hour on one CPU core with bf16 "
-                             "for each of the 5 seeds measured (225.7-234.7); with gankit reproduce "
-                             "--restarts 2 on two cores, 234.7 for the default seeds "
-                             "(benchmarks/results/mnist_parzen.md)",
-    "gauss1d": "1-D Gaussian, z uniform (the setting of the paper's Figure 1)",
-    "ring8": "8 Gaussians on a ring (mode-collapse benchmark); G/D 256x256, lr_D 4e-3, lr_G "
-             "1e-3 decayed 100x over 30,000 steps",
-    "grid25": "25 Gaussians on a 5x5 grid (mode-collapse benchmark); G 3x256, D 2x256, R1 1, "
-              "lr_D 4e-3, lr_G 1e-3 decayed 100x over 60,000 steps, G weight average 0.999",
-    "ring8-pacgan": "ring8 with PacGAN's networks (G 4x400 ReLU, D 3x200 maxout x5, Adam 1e-4, "
-                    "beta1 0.8, batch 100): the published protocol; about 5x slower than ring8",
-    "grid25-pacgan": "grid25 with PacGAN's networks (G 4x400 ReLU, D 3x200 maxout x5, Adam 1e-4, "
-                     "beta1 0.8, batch 100): the published protocol; about 5x slower than grid25",
-    "dcgan-mnist": "DCGAN-style conv G and D (width 32) on MNIST 28x28, Adam 2e-4, beta1 0.5",
-    "dcgan-cifar10": "DCGAN-style conv G and D (width 64) on CIFAR-10 32x32 (binary version, "
-                     "downloaded once), Adam 2e-4, beta1 0.5; 0.7 s a step on one CPU core",
-    "dcgan-folder": "DCGAN-style conv G and D (width 64) on your images (--data-dir DIR) at "
-                    "64x64, Adam 2e-4, beta1 0.5; for a GPU (3 s a step on one CPU core; "
-                    "--image-size 32 --conv-width 32: 0.2 s)",
-    "paper-cifar10-fc": "the paper's fully connected CIFAR-10 model (G 100-8000 ReLU-8000 "
-                        "sigmoid-3072, D maxout 1600x5 twice, lr 0.025, z normal) with paper-mnist's "
-                        "optimiser; G's output is a sigmoid on [0,1] pixels, not the paper's linear "
-                        "output on contrast-normalised data",
-    "paper-tfd": "the paper's TFD model (G 100-8000 ReLU-8000 sigmoid-2304 sigmoid, D maxout "
-                 "1200x5 twice, max column norm 1.9365, lr 0.05, z normal) on TFD_48x48.mat that "
-                 "you supply (--data-dir; TFD is not publicly downloadable)",
-    "paper-cifar10-conv": "APPROXIMATION of the paper's conv CIFAR-10 model: its optimiser (SGD "
-                          "lr 0.004, batch 128, momentum, decay, z normal) on gankit's DCGAN-style "
-                          "conv nets, not its maxout-conv D and 8000-unit G",
-}
 
 
 # --- resolution ------------------------------------------------------------------------------------
@@ -551,8 +356,7 @@ def resolve_config(preset: str | None = None, file: str | Path | None = None,
     from_file = load_config_file(file) if file is not None else {}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     name = overrides.get("preset") or preset or from_file.get("preset") or Config.preset
-    _choice("preset", name, PRESETS)
-    values: dict[str, Any] = {**PRESETS[name], **from_file, **overrides, "preset": name}
+    values: dict[str, Any] = {**preset_values(name), **from_file, **overrides, "preset": name}
     values = _translate_legacy(values, given={**from_file, **overrides})
     for key in values:
         if key not in FIELD_NAMES:
