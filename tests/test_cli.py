@@ -52,13 +52,16 @@ def test_dry_run_prints_resolved_config_and_creates_nothing(tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
-def test_presets_lists_every_preset(capsys):
+def test_presets_lists_records_then_modifiers_then_aliases(capsys):
     code, out, _ = run_cli(capsys, "presets")
     assert code == 0
-    from gankit.config import PRESETS
+    from gankit.presets import ALIASES, MODIFIERS, RECORDS
 
-    names = [line.split()[0] for line in out.splitlines()]
-    assert names == list(PRESETS) and {"digits", "paper-mnist", "gauss1d", "ring8", "grid25"} <= set(names)
+    records, modifiers, aliases = (section.splitlines() for section in out.strip().split("\n\n"))
+    assert [line.split()[0] for line in records] == [r.name for r in RECORDS]
+    assert all(line.endswith(f"[{r.evidence}]") for line, r in zip(records, RECORDS))
+    assert [line.split()[0] for line in modifiers[1:]] == [m.name for m in MODIFIERS]
+    assert [line.split()[:3] for line in aliases[1:]] == [[a, "=", t] for a, t in ALIASES.items()]
 
 
 @pytest.mark.parametrize("argv, words", [

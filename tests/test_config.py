@@ -1,11 +1,22 @@
 """Config resolution and validation (config.py)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
-from gankit.config import PRESETS, Config, config_from_dict, resolve_config
+from gankit import presets
+from gankit.config import (FIELD_NAMES, LEGACY_LR_FIELDS, PRESET_DESCRIPTIONS, PRESETS, Config,
+                           config_from_dict, resolve_config)
+from gankit.data import DATASETS
 from gankit.errors import ConfigError
+from gankit.engine.state import check_config
+from gankit.optim import player_learning_rates
+from gankit.presets import ALIASES, MODIFIERS, RECORDS, Modifier, preset_values
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Every preset as resolved before presets became records (commit e81ab01), with its learning rates.
+BEFORE = json.loads((Path(__file__).parent / "fixtures" / "presets_before.json").read_text())
 
 
 def test_defaults_are_the_digits_preset_and_valid():
@@ -25,32 +36,6 @@ def test_paper_mnist_preset_holds_the_papers_settings():
     assert (cfg.d_dropout_input, cfg.d_dropout_hidden) == (0.2, 0.5)
     assert (cfg.g_init_range, cfg.d_init_range) == (0.05, 0.005)
     assert cfg.run_tag == "mnist-ns-k1-sim"
-
-
-def test_paper_mnist_ema_differs_from_the_paper_only_by_the_weight_average():
-    paper, ema = resolve_config("paper-mnist").to_dict(), resolve_config("paper-mnist-ema").to_dict()
-    differ = {k for k in paper if paper[k] != ema[k]}
-    assert differ == {"preset", "g_ema"} and ema["g_ema"] == 0.9999 and paper["g_ema"] == 0.0
-
-
-def test_paper_mnist_ema_g4_differs_from_paper_mnist_ema_only_by_learning_rates():
-    ema, g4 = resolve_config("paper-mnist-ema").to_dict(), resolve_config("paper-mnist-ema-g4").to_dict()
-    differ = {k for k in ema if ema[k] != g4[k]}
-    assert differ == {"preset", "lr_g", "lr_late_step", "lr_d_late", "steps"} and g4["steps"] == 115_000
-    assert (g4["lr_g"], g4["lr_d"], g4["lr_late_step"], g4["lr_g_late"]) == (0.4, 0.1, 110_000, 0.0)
-    assert 0 < g4["lr_d_late"] < g4["lr_d"]
-
-
-def test_paper_mnist_ema_g4_ls_adds_only_label_smoothing_and_its_stop():
-    g4, ls = resolve_config("paper-mnist-ema-g4").to_dict(), resolve_config("paper-mnist-ema-g4-ls").to_dict()
-    differ = {k for k in g4 if g4[k] != ls[k]}
-    assert differ == {"preset", "label_smoothing", "steps"}
-    assert (ls["label_smoothing"], g4["label_smoothing"], ls["steps"]) == (0.2, 0.0, 100_000)
-
-
-def test_every_preset_resolves():
-    for name in PRESETS:
-        assert resolve_config(name).preset == name
 
 
 def test_precedence_defaults_preset_file_overrides(tmp_path):
@@ -92,8 +77,10 @@ def test_config_json_round_trip():
     (dict(stepz=5), "unknown config key 'stepz'; did you mean 'steps'"),
 ])
 def test_bad_values_raise_one_clear_config_error(overrides, words):
+    """resolve_config checks the values; check_config the names given to registries (what the CLI
+    and train() run before anything is loaded)."""
     with pytest.raises(ConfigError) as e:
-        resolve_config(**overrides)
+        check_config(resolve_config(**overrides))
     assert words in str(e.value)
     assert "\n" not in str(e.value)
 
@@ -117,3 +104,117 @@ def test_bad_config_files(tmp_path):
 
 def test_dataclass_defaults_equal_digits_preset():
     assert Config() == resolve_config("digits")
+
+
+def test_g_input_logit_needs_uniform_noise():
+    assert resolve_config("digits", g_input="logit").g_input == "logit"
+    with pytest.raises(ConfigError, match="g_input logit maps uniform noise; it needs z_dist uniform"):
+        resolve_config("digits", g_input="logit", z_dist="normal")
+    with pytest.raises(ConfigError, match="unknown g_input 'tanh'"):
+        resolve_config("digits", g_input="tanh")
+
+
+# --- presets as data -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(BEFORE["presets"]))
+def test_every_old_name_resolves_to_the_same_values_and_learning_rates(name):
+    before = BEFORE["presets"][name]
+    cfg = resolve_config(name)
+    old = {k: v for k, v in before["config"].items() if k not in LEGACY_LR_FIELDS}
+    new = cfg.to_dict()
+    assert {k: new[k] for k in old} == old
+    assert set(new) - set(old) == {"lr_schedule", "g_input"} and cfg.g_input == "z"
+    # the old second phase, now lr_schedule: the same rates bit for bit, up to 200,000 updates
+    assert [list(player_learning_rates(s, cfg)) for s in BEFORE["steps"]] == before["learning_rates"]
+
+
+@pytest.mark.parametrize("name", list(BEFORE["presets"]))
+def test_old_config_json_loads_as_todays_config(name):
+    assert config_from_dict(BEFORE["presets"][name]["config"]) == resolve_config(name)
+
+
+def test_every_record_resolves_and_validates():
+    for record in RECORDS:
+        values = preset_values(record.name)
+        assert set(values) <= set(FIELD_NAMES), record.name
+        if values.get("dataset", Config.dataset) in DATASETS:
+            assert resolve_config(record.name).preset == record.name
+        else:  # its dataset arrives with another change; build it without validating
+            assert record.name == "figure1-mixture"
+            Config(**values)
+
+
+def test_figure1_presets_are_the_recipe_figure1_trained_with():
+    # figures/figure1.py's run_1d before the presets: gauss1d with these overrides, its own cosine
+    recipe = dict(g_hidden=(32, 32), d_hidden=(64, 64), g_activation="elu", lr_d=3e-3, lr_g=3e-4,
+                  k=2, batch=100)
+    for name, steps in (("figure1-gauss", 4000), ("figure1-mixture", 6000)):
+        values = {**preset_values("gauss1d"), **recipe, "steps": steps}
+        assert {k: preset_values(name)[k] for k in values if k != "dataset"} == {
+            k: v for k, v in values.items() if k != "dataset"}
+        assert preset_values(name)["g_input"] == "logit"
+        assert preset_values(name)["lr_schedule"] == "cosine(start=0.5, final=0.01)"
+    assert preset_values("figure1-gauss")["dataset"] == "gauss1d"
+    assert preset_values("figure1-mixture")["dataset"] == "mixture1d"
+
+
+def test_every_evidence_file_exists():
+    for item in (*RECORDS, *MODIFIERS):
+        path = ROOT / item.evidence
+        if item.evidence.startswith("docs/") and not (ROOT / "docs").joinpath("paper.md").exists():
+            continue  # docs/paper.md and docs/benchmarks.md arrive with the docs branch
+        assert path.is_file(), f"{item.name}: {item.evidence} does not exist"
+
+
+def test_presets_table_holds_the_records_under_their_names():
+    names = [r.name for r in RECORDS]
+    assert list(PRESETS) == names == list(PRESET_DESCRIPTIONS)
+    every = [*names, *(m.name for m in MODIFIERS), *ALIASES]
+    assert len(every) == len(set(every)) and not any("+" in n for n in every)
+    assert all(PRESETS[r.name] == preset_values(r.name) for r in RECORDS)
+
+
+@pytest.mark.parametrize("alias", list(ALIASES))
+def test_aliases_resolve_like_their_targets(alias):
+    cfg, target = resolve_config(alias), resolve_config(ALIASES[alias])
+    assert cfg.preset == alias  # the name given is kept, as in older config.json files
+    assert {**cfg.to_dict(), "preset": ""} == {**target.to_dict(), "preset": ""}
+
+
+def test_the_table1_recipe_is_paper_mnist_with_three_modifiers():
+    table1 = resolve_config("table1-mnist").to_dict()
+    composed = resolve_config("paper-mnist+ema+fast-g+smooth-labels").to_dict()
+    assert {**table1, "preset": ""} == {**composed, "preset": ""}
+
+
+def test_modifiers_apply_left_to_right_after_the_base(monkeypatch):
+    monkeypatch.setitem(presets._MODIFIERS, "half", Modifier("half", dict(g_ema=0.5), "", ""))
+    assert resolve_config("paper-mnist+ema+half").g_ema == 0.5
+    assert resolve_config("paper-mnist+half+ema").g_ema == 0.9999
+    assert resolve_config("grid25+ema").g_ema == 0.9999  # grid25's own: 0.999
+    assert resolve_config("paper-mnist+ema", g_ema=0.5).g_ema == 0.5  # overrides still win
+    cfg = resolve_config("paper-mnist + smooth-labels")
+    assert cfg.label_smoothing == 0.2 and config_from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("expression, words", [
+    ("paper-mnist+emma", "unknown preset modifier 'emma' in 'paper-mnist+emma'; did you mean "
+                         "'ema'? Choose one of: ema, fast-g, smooth-labels"),
+    ("ema+paper-mnist", "unknown preset 'ema' in 'ema+paper-mnist'"),
+    ("paper-mnist+", "unknown preset modifier '' in 'paper-mnist+'"),
+    ("tabel1-mnist", "unknown preset 'tabel1-mnist'; did you mean 'table1-mnist'?"),
+])
+def test_unknown_preset_parts_are_one_line_errors_naming_the_choices(expression, words):
+    with pytest.raises(ConfigError) as e:
+        resolve_config(expression)
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_records_set_only_what_their_base_does_not_already_have():
+    defaults = Config()
+    for name, value in presets._RECORDS["paper-mnist"].overrides.items():
+        assert getattr(defaults, name) != value, name
+    for record in RECORDS:
+        if record.base is not None:
+            base = preset_values(record.base)
+            assert not {k for k, v in record.overrides.items() if base.get(k) == v}, record.name

@@ -8,7 +8,7 @@ from torch import nn
 from torch.testing import assert_close
 
 from gankit.cli import main
-from gankit.config import PRESET_DESCRIPTIONS, PRESETS, resolve_config
+from gankit.config import PRESET_DESCRIPTIONS, resolve_config
 from gankit.data import Dataset
 from gankit.errors import ConfigError
 from gankit.nets import Generator, build_networks, max_col_norm_, sample_noise
@@ -51,18 +51,18 @@ def test_conv_arch_ignores_the_count_of_mlp_activations():
 
 
 def test_paper_fc_presets_hold_the_papers_settings():
-    fc, tfd = PRESETS["paper-cifar10-fc"], PRESETS["paper-tfd"]
+    fc, tfd = resolve_config("paper-cifar10-fc").to_dict(), resolve_config("paper-tfd").to_dict()
     for p, width, lr in ((fc, 1600, 0.025), (tfd, 1200, 0.05)):
-        assert p["g_hidden"] == (8000, 8000) and p["g_activation"] == "relu,sigmoid"
-        assert p["d_hidden"] == (width, width) and p["d_maxout_pieces"] == 5
+        assert p["g_hidden"] == [8000, 8000] and p["g_activation"] == "relu,sigmoid"
+        assert p["d_hidden"] == [width, width] and p["d_maxout_pieces"] == 5
         assert (p["d_dropout_input"], p["d_dropout_hidden"]) == (0.2, 0.5)
         assert p["lr_d"] == p["lr_g"] == lr and p["z_dist"] == "normal" and p["z_dim"] == 100
         assert p["optimizer"] == "sgd" and p["schedule"] == "simultaneous"
         assert (p["momentum"], p["momentum_final"], p["lr_decay"]) == (0.5, 0.7, 1.000004)
-    assert fc["dataset"] == "cifar10" and fc.get("d_max_col_norm", 0.0) == 0.0
+    assert fc["dataset"] == "cifar10" and fc["d_max_col_norm"] == 0.0
     assert tfd["dataset"] == "tfd" and tfd["d_max_col_norm"] == 1.9365
-    conv = PRESETS["paper-cifar10-conv"]
-    assert conv["arch"] == "conv" and conv["lr_d"] == 0.004 and conv["batch"] == 128
+    conv = resolve_config("paper-cifar10-conv")
+    assert conv.arch == "conv" and conv.lr_d == 0.004 and conv.batch == 128
     assert "APPROXIMATION" in PRESET_DESCRIPTIONS["paper-cifar10-conv"]
     for name in ("paper-cifar10-fc", "paper-tfd", "paper-cifar10-conv"):
         assert resolve_config(name).preset == name and name in PRESET_DESCRIPTIONS

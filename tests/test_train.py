@@ -10,8 +10,7 @@ import torch
 import gankit
 from gankit.runs.checkpoint import load_checkpoint
 from gankit.config import resolve_config
-from gankit.errors import ConfigError, GankitError
-from gankit.optim import learning_rate, momentum, player_learning_rates
+from gankit.errors import GankitError
 from gankit.engine.loop import TrainingDiverged
 
 
@@ -89,40 +88,6 @@ def test_nan_stops_the_run_with_a_clear_error(tiny):
     with pytest.raises(TrainingDiverged, match=r"NaN/Inf by step \d+.*last good checkpoint"):
         gankit.train(progress=False, **{**tiny, "lr_d": 1e30, "lr_g": 1e30, "optimizer": "sgd",
                                         "steps": 40, "log_every": 1, "snapshot_every": 1})
-
-
-def test_paper_schedules_follow_pylearn2():
-    cfg = resolve_config("paper-mnist")
-    assert learning_rate(0.1, 0, cfg) == 0.1
-    assert learning_rate(0.1, 1000, cfg) == pytest.approx(0.1 / 1.000004 ** 1000, rel=1e-12)
-    assert learning_rate(0.1, 10**8, cfg) == 1e-6  # the floor
-    assert momentum(0, cfg) == 0.5 and momentum(1, cfg) == 0.5
-    assert momentum(250, cfg) == pytest.approx(0.7) and momentum(1000, cfg) == pytest.approx(0.7)
-    assert momentum(125, cfg) == pytest.approx(0.5 + 0.2 * 124 / 249)
-
-
-def test_second_phase_learning_rates_switch_at_their_step_and_keep_decaying():
-    cfg = resolve_config("paper-mnist", lr_g=0.4, lr_d_late=0.05, lr_late_step=1000)
-    d = 1.000004
-    assert player_learning_rates(999, cfg) == pytest.approx((0.4 / d ** 999, 0.1 / d ** 999), rel=1e-12)
-    assert player_learning_rates(1000, cfg) == pytest.approx((0.4 / d ** 1000, 0.05 / d ** 1000), rel=1e-12)
-    both = resolve_config("paper-mnist", lr_g_late=0.3, lr_d_late=0.2, lr_late_step=10)
-    assert player_learning_rates(10, both) == pytest.approx((0.3 / d ** 10, 0.2 / d ** 10), rel=1e-12)
-    off = resolve_config("paper-mnist", lr_d_late=0.05)  # lr_late_step 0: no second phase
-    assert player_learning_rates(5000, off) == pytest.approx((0.1 / d ** 5000,) * 2, rel=1e-12)
-    with pytest.raises(ConfigError, match="lr_d_late"):
-        resolve_config("paper-mnist", lr_d_late=-1.0)
-    with pytest.raises(ConfigError, match="lr_late_step"):
-        resolve_config("paper-mnist", lr_late_step=-5)
-
-
-def test_second_phase_learning_rate_reaches_the_optimiser(tiny):
-    run = gankit.train(progress=False, **{**tiny, "optimizer": "sgd", "lr_decay": 1.0, "lr_d": 0.02,
-                                          "lr_g": 0.02, "lr_d_late": 0.005, "lr_late_step": 10,
-                                          "steps": 20, "log_every": 1})
-    rows = {r["step"]: r for r in map(json.loads, (run.path / "stats.jsonl").read_text().splitlines())}
-    assert rows[5]["LR/D"] == 0.02 and rows[15]["LR/D"] == 0.005
-    assert rows[5]["LR/G"] == rows[15]["LR/G"] == 0.02
 
 
 def test_bf16_autocast_trains_with_float32_weights(tiny):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from gankit.config import PRESET_DESCRIPTIONS, PRESETS, Config, _kind, resolve_config
+from gankit.engine.state import check_config
 from gankit.errors import GankitError
 
 
@@ -111,7 +112,7 @@ def _train(args: argparse.Namespace) -> int:
                               "--config/--dry-run (only --steps and bookkeeping flags may change)")
         run = train(resume=args.resume, progress=not args.quiet, **_flag_overrides(args))
     else:
-        config = resolve_config(file=args.config, **_flag_overrides(args))
+        config = check_config(resolve_config(file=args.config, **_flag_overrides(args)))
         if args.dry_run:
             print(config.to_json())
             return 0
@@ -139,7 +140,16 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _presets(args: argparse.Namespace) -> int:
-    width = max(map(len, PRESETS))
+    from gankit.presets import ALIASES, MODIFIERS, RECORDS
+
+    evidence = {r.name: r.evidence for r in RECORDS}
+    width = max(map(len, [*PRESETS, *ALIASES]))
     for name in PRESETS:
-        print(f"{name:<{width}}  {PRESET_DESCRIPTIONS.get(name, '')}")
+        print(f"{name:<{width}}  {PRESET_DESCRIPTIONS[name]} [{evidence[name]}]")
+    print("\nmodifiers, applied left to right (e.g. --preset paper-mnist+ema+smooth-labels):")
+    for m in MODIFIERS:
+        print(f"{m.name:<{width}}  {m.description} [{m.evidence}]")
+    print("\naliases (old names, still accepted):")
+    for name, expression in ALIASES.items():
+        print(f"{name:<{width}}  = {expression}")
     return 0

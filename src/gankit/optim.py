@@ -1,15 +1,19 @@
 """Optimisers and the paper's schedules (authors' mnist.yaml, pylearn2 semantics).
 
-- Learning rate: ExponentialDecay — lr_t = max(lr_0 / decay^t, lr_min) after t minibatch updates.
+- Learning rate: ExponentialDecay — lr_t = max(lr_0 / decay^t, lr_min) after t minibatch updates,
+  times the factor of ``config.lr_schedule`` (gankit's, not the paper's; "constant" = 1).
 - Momentum: MomentumAdjustor(start=1, saturate=ramp) — linear from ``momentum`` at epoch 1 to
   ``momentum_final`` at epoch ``ramp``; constant before and after.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from gankit.config import Config
+from gankit.config import Config, parse_lr_schedule
+from gankit.nets import max_col_norm_
 
 
 def learning_rate(lr0: float, step: int, config: Config) -> float:
@@ -20,12 +24,36 @@ def learning_rate(lr0: float, step: int, config: Config) -> float:
 
 
 def player_learning_rates(step: int, config: Config) -> tuple[float, float]:
-    """(lr_G, lr_D) after ``step`` updates: lr_g and lr_d, or from lr_late_step on (a second
-    phase) lr_g_late and lr_d_late where set. The decay counts steps from the start in both."""
-    late = config.lr_late_step > 0 and step >= config.lr_late_step
-    lr_g = config.lr_g_late if late and config.lr_g_late > 0 else config.lr_g
-    lr_d = config.lr_d_late if late and config.lr_d_late > 0 else config.lr_d
-    return learning_rate(lr_g, step, config), learning_rate(lr_d, step, config)
+    """(lr_G, lr_D) after ``step`` updates: the decayed lr_g and lr_d times lr_schedule's factors."""
+    factor_g, factor_d = lr_factors(step, config)
+    return (learning_rate(config.lr_g, step, config) * factor_g,
+            learning_rate(config.lr_d, step, config) * factor_d)
+
+
+def lr_factors(step: int, config: Config) -> tuple[float, float]:
+    """(G's, D's) multiplier from ``config.lr_schedule`` after ``step`` updates (0-based): the
+    product of its pieces."""
+    factor_g = factor_d = 1.0
+    for kind, args in parse_lr_schedule(config.lr_schedule):
+        if kind == "step" and step >= args["at"]:
+            factor_g, factor_d = factor_g * args["g"], factor_d * args["d"]
+        elif kind == "cosine":  # update step + 1 of config.steps, counted from 1
+            f = cosine_factor(step + 1, config.steps, args["start"], args["final"])
+            factor_g, factor_d = factor_g * f, factor_d * f
+    return factor_g, factor_d
+
+
+def cosine_factor(step: int, steps: int, start: float, final: float) -> float:
+    """1 up to update ``int(start * steps)``, then a half cosine down to ``final`` at update
+    ``steps`` (``step`` counts from 1), and ``final`` after it.
+
+    The arithmetic is Figure 1's original ``lr_factor``, in its order, so its runs repeat bit for bit.
+    """
+    begin = int(steps * start)
+    if step <= begin or steps <= begin:
+        return 1.0
+    t = min((step - begin) / (steps - begin), 1.0)
+    return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * t))
 
 
 def momentum(epoch: int, config: Config) -> float:
@@ -53,8 +81,6 @@ def build_optimizers(config: Config, G: torch.nn.Module, D: torch.nn.Module):
     opt_G, opt_D = make(G.parameters(), config.lr_g), make(D.parameters(), config.lr_d)
     max_norm = getattr(config, "d_max_col_norm", 0.0)
     if max_norm > 0:  # pylearn2's max_col_norm on D (paper-tfd): applied after every D update
-        from gankit.nets import max_col_norm_
-
         opt_D.register_step_post_hook(lambda opt, args, kwargs: max_col_norm_(D, max_norm))
     return opt_G, opt_D
 

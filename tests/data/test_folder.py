@@ -17,6 +17,7 @@ from torch.testing import assert_close
 from gankit.config import resolve_config
 from gankit.data import load_dataset
 from gankit.data.folder import load_folder
+from gankit.engine.state import check_config
 from gankit.errors import ConfigError, DataError
 
 
@@ -199,4 +200,4 @@ def test_load_dataset_passes_the_configs_image_options(tmp_path):
 ])
 def test_new_config_fields_are_validated(overrides, message):
     with pytest.raises(ConfigError, match=message):
-        resolve_config(**overrides)
+        check_config(resolve_config(**overrides))

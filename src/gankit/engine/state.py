@@ -15,10 +15,13 @@ import numpy as np
 import torch
 
 from gankit.config import Config
-from gankit.data import Dataset, MinibatchStream
+from gankit.data import DATASETS, Dataset, MinibatchStream
 from gankit.engine.distributed import DistInfo
-from gankit.nets import build_networks, sample_noise
+from gankit.errors import ConfigError
+from gankit.nets import NETWORKS, build_networks, conv_plan, sample_noise
+from gankit.objectives import OBJECTIVES
 from gankit.optim import build_optimizers
+from gankit.utils.registry import unknown_name_message
 
 
 @dataclass
@@ -67,6 +70,22 @@ class TrainingState:
 
     def next_real(self) -> torch.Tensor:
         return self.stream.next().to(self.device, non_blocking=True)
+
+
+def check_config(config: Config) -> Config:
+    """The checks a :class:`Config` cannot make itself: the names it gives to registries above it
+    (dataset, network family, objective) and what the networks need of the data's size. One
+    :class:`ConfigError` line naming the problem; the config itself if fine."""
+    if config.dataset not in DATASETS:
+        raise ConfigError(unknown_name_message("dataset", config.dataset, DATASETS))
+    NETWORKS.get(config.arch)
+    OBJECTIVES.get(config.g_loss)
+    if config.arch == "conv" and config.dataset == "folder":
+        try:
+            conv_plan(config.image_size)
+        except ValueError as e:
+            raise ConfigError(f"{e}; pass e.g. --image-size 64") from None
+    return config
 
 
 def choose_threads(config: Config, world_size: int = 1) -> int:

@@ -26,7 +26,7 @@ class NetworkFamily:
     generator: Callable[..., nn.Module]  # (config, sample_shape, unit_range) -> G, to load weights into
 
 
-NETWORKS: Registry[NetworkFamily] = Registry("network family (arch)")
+NETWORKS: Registry[NetworkFamily] = Registry("arch")
 NETWORKS.register("mlp", NetworkFamily(build_mlp_networks, mlp_generator))  # the paper's (Section 3)
 NETWORKS.register("conv", NetworkFamily(build_conv_networks, conv_generator))  # DCGAN-style
 

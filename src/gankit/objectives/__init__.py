@@ -30,7 +30,7 @@ class Objective:
     g_loss: Callable[[Tensor], Tensor]
 
 
-OBJECTIVES: Registry[Objective] = Registry("objective (g_loss)")
+OBJECTIVES: Registry[Objective] = Registry("g_loss")
 OBJECTIVES.register("nonsaturating", Objective(d_loss, g_loss_nonsaturating))  # Section 3's advice
 OBJECTIVES.register("minimax", Objective(d_loss, g_loss_minimax))  # Eq. 1 as written
 

@@ -19,6 +19,7 @@ from gankit.engine.callbacks import LOGGERS, Callback, OnSnapshot
 from gankit.engine.distributed import DistInfo, broadcast_path
 from gankit.engine.loop import Engine, TrainingDiverged
 from gankit.engine.session import session
+from gankit.engine.state import check_config
 from gankit.errors import CheckpointError, ConfigError, GankitError
 from gankit.figures import plot_curves, save_samples
 from gankit.runs.checkpoint import prune_checkpoints, restore_state, save_checkpoint, state_to_checkpoint
@@ -163,7 +164,7 @@ def train(config: Config | None = None, *, progress: bool = True, resume: str | 
         config = resolve_config(**overrides)
     elif overrides:
         config = resolve_config(**{**config.to_dict(), **overrides})
-    config.validate()
+    check_config(config.validate())
     with session(config) as (info, device):
         dataset = _load_data(config)
         path, error = None, None
@@ -232,7 +233,7 @@ def _resume(path: Path, progress: bool, overrides: dict[str, Any],
     if fixed:
         raise ConfigError(f"cannot change {', '.join(fixed)} when resuming (only "
                           f"{', '.join(RESUME_CHANGEABLE)}); start a new run to change them")
-    config = dataclasses.replace(config, **changes).validate()
+    config = check_config(dataclasses.replace(config, **changes).validate())
     step = int(meta["step"])
     if config.steps < step:
         raise ConfigError(f"the checkpoint is at step {step}, beyond --steps {config.steps}; pass "
