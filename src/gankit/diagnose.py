@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from gankit.utils.atomic import atomic_path
+from gankit.utils.plotting import pyplot, save_figure
 from gankit.constants import LOG_4
 
 D_X, D_GZ = "Prob/D(x)", "Prob/D(G(z))"
@@ -358,10 +358,7 @@ def plot_diagnosis(stats_rows: Sequence[Mapping[str, Any]], verdicts: Sequence[V
                    out_path: str | Path, window: float = Thresholds().window,
                    g_loss: str | None = None) -> Path:
     """The evidence as a picture: losses, D outputs, the gap D(x) - D(G(z)), gradient norms."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = [r for r in stats_rows if _is_number(r.get("step"))]
     steps = np.array([float(r["step"]) for r in rows])
@@ -417,8 +414,7 @@ def plot_diagnosis(stats_rows: Sequence[Mapping[str, Any]], verdicts: Sequence[V
         axes[-1].set_xlabel("generator step")
         fig.suptitle("; ".join(v.title for v in verdicts) or "no verdict", fontsize=10)
         fig.tight_layout()
-        with atomic_path(out_path) as tmp:
-            fig.savefig(tmp, dpi=90)
+        save_figure(fig, out_path, dpi=90)
     finally:
         plt.close(fig)
     return out_path

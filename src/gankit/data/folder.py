@@ -32,6 +32,7 @@ import torch
 from gankit.errors import DataError
 from gankit.data.base import Dataset
 from gankit.utils.cache import cache_dir
+from gankit.utils.atomic import atomic_path
 
 #: File endings read as images; anything else is reported as "not an image".
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -259,25 +260,20 @@ def _write_cache(key: str, pixels: np.ndarray, report: FolderReport) -> None:
     """Write ``key.npy`` then ``key.json`` atomically; a failure only costs a decode next time."""
     folder = _cache_root()
     base = folder / key
-    tmp_npy = folder / f".{key}.tmp-{os.getpid()}.npy"
-    tmp_json = folder / f".{key}.tmp-{os.getpid()}.json"
     info = {"root": report.root, "used": report.used, "skipped": report.skipped,
             "channels": report.channels, "image_size": report.image_size,
             "version": CACHE_VERSION}
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        np.save(tmp_npy, pixels, allow_pickle=False)
-        tmp_json.write_text(json.dumps(info), encoding="utf-8")
-        os.replace(tmp_npy, base.with_suffix(".npy"))
-        os.replace(tmp_json, base.with_suffix(".json"))  # last: the entry is complete
+        with atomic_path(base.with_suffix(".npy")) as tmp:
+            np.save(tmp, pixels, allow_pickle=False)
+        with atomic_path(base.with_suffix(".json")) as tmp:  # last: the entry is complete
+            tmp.write_text(json.dumps(info), encoding="utf-8")
         report.cache_file = str(base.with_suffix(".npy"))
     except OSError as e:
         print(f"gankit: warning: cannot cache decoded images in {folder} ({e.strerror or e}); "
               f"set $GANKIT_DATA to a writable folder to load faster next time", file=sys.stderr)
         return
-    finally:
-        tmp_npy.unlink(missing_ok=True)
-        tmp_json.unlink(missing_ok=True)
     stem = key.rsplit("-", 1)[0] + "-"  # same folder and options, older file list: stale
     for old in folder.glob(stem + "*"):
         if not old.name.startswith(key):

@@ -24,13 +24,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from gankit.config import STEPS_UNBOUNDED
 from gankit.utils.registry import Registry
 
-if TYPE_CHECKING:  # type names only: the engine imports this module, never the reverse at runtime
-    from gankit.engine.loop import Engine
+#: The hooks receive the :class:`gankit.engine.loop.Engine` (named, not imported: the engine imports
+#: this module).
+Engine = Any
 
 
 class Callback:
@@ -38,26 +39,26 @@ class Callback:
 
     all_ranks = False  # True: also called on ranks > 0 of a distributed run
 
-    def on_start(self, engine: "Engine") -> None: ...
+    def on_start(self, engine: Engine) -> None: ...
 
-    def on_step(self, engine: "Engine", stats: dict[str, Any]) -> None: ...
+    def on_step(self, engine: Engine, stats: dict[str, Any]) -> None: ...
 
-    def on_log(self, engine: "Engine", row: dict[str, float]) -> None: ...
+    def on_log(self, engine: Engine, row: dict[str, float]) -> None: ...
 
-    def on_snapshot(self, engine: "Engine") -> None: ...
+    def on_snapshot(self, engine: Engine) -> None: ...
 
-    def on_end(self, engine: "Engine") -> None: ...
+    def on_end(self, engine: Engine) -> None: ...
 
-    def on_close(self, engine: "Engine") -> None: ...
+    def on_close(self, engine: Engine) -> None: ...
 
 
 class OnSnapshot(Callback):
     """Adapts a plain function ``fn(engine)`` into a callback run at every snapshot."""
 
-    def __init__(self, fn: Callable[["Engine"], None]):
+    def __init__(self, fn: Callable[[Engine], None]):
         self.fn = fn
 
-    def on_snapshot(self, engine: "Engine") -> None:
+    def on_snapshot(self, engine: Engine) -> None:
         self.fn(engine)
 
 
@@ -68,14 +69,14 @@ class JsonlLogger(Callback):
         self.path = Path(path)
         self._file = None
 
-    def on_start(self, engine: "Engine") -> None:
+    def on_start(self, engine: Engine) -> None:
         self._file = open(self.path, "a", encoding="utf-8")
 
-    def on_log(self, engine: "Engine", row: dict[str, float]) -> None:
+    def on_log(self, engine: Engine, row: dict[str, float]) -> None:
         self._file.write(json.dumps(row) + "\n")
         self._file.flush()
 
-    def on_close(self, engine: "Engine") -> None:
+    def on_close(self, engine: Engine) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -87,7 +88,7 @@ class ProgressBar(Callback):
     def __init__(self, enabled: bool = True):
         self.enabled, self.bar = enabled, None
 
-    def on_start(self, engine: "Engine") -> None:
+    def on_start(self, engine: Engine) -> None:
         from tqdm.auto import tqdm  # late: tqdm.auto probes for notebooks when imported
 
         total = engine.config.steps
@@ -95,15 +96,15 @@ class ProgressBar(Callback):
                         initial=engine.state.step, disable=not self.enabled, unit="step",
                         dynamic_ncols=True, file=sys.stderr, mininterval=0.5)
 
-    def on_step(self, engine: "Engine", stats: dict[str, Any]) -> None:
+    def on_step(self, engine: Engine, stats: dict[str, Any]) -> None:
         self.bar.update(1)
 
-    def on_log(self, engine: "Engine", row: dict[str, float]) -> None:
+    def on_log(self, engine: Engine, row: dict[str, float]) -> None:
         self.bar.set_postfix_str(
             f"loss_D={row['Loss/D']:.3f} loss_G={row['Loss/G']:.3f} "
             f"D(x)={row['Prob/D(x)']:.3f} D(G(z))={row['Prob/D(G(z))']:.3f}", refresh=False)
 
-    def on_close(self, engine: "Engine") -> None:
+    def on_close(self, engine: Engine) -> None:
         if self.bar is not None:
             self.bar.close()
 

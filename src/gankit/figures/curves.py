@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gankit.utils.atomic import atomic_path
-from gankit.utils.jsonl import read_jsonl
 from gankit.constants import LOG_2, LOG_4
+from gankit.utils.jsonl import read_jsonl
+from gankit.utils.plotting import pyplot, save_figure
 
 
 def read_stats(path: str | Path) -> list[dict]:
@@ -17,10 +17,7 @@ def read_stats(path: str | Path) -> list[dict]:
 def plot_curves(stats_path: str | Path, out_path: str | Path, g_loss: str = "nonsaturating") -> Path:
     """Two panels: losses (with log 4 and, for the non-saturating loss, log 2) and D(x), D(G(z))
     (with 1/2): at the game's equilibrium D = 1/2 everywhere (Theorem 1)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = read_stats(stats_path)
     out_path = Path(out_path)
@@ -43,8 +40,7 @@ def plot_curves(stats_path: str | Path, out_path: str | Path, g_loss: str = "non
         ax2.set_ylabel("probability")
         ax2.legend(fontsize=8, loc="upper right")
         fig.tight_layout()
-        with atomic_path(out_path) as tmp:
-            fig.savefig(tmp, dpi=100)
+        save_figure(fig, out_path, dpi=100)
     finally:
         plt.close(fig)
     return out_path

@@ -18,13 +18,13 @@ equilibrium (d(θ² + ψ²)/dt = -2θψ·tanh(θψ/2) <= 0), which hides the eff
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from gankit.objectives import G_LOSSES, d_loss
+from gankit.utils.plotting import pyplot, save_figure
 
 SCHEMES = ("simultaneous", "alternating", "r1")
 
@@ -93,10 +93,7 @@ def vector_field(theta: np.ndarray, psi: np.ndarray, g_loss: str = "minimax"):
 def figure_dirac(out: str | Path, steps: int = 300, lr: float = 0.1, gamma: float = 1.0,
                  g_loss: str = "minimax") -> dict:
     """Draw the three trajectories over the vector field; return start/end radii per scheme."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -127,10 +124,7 @@ def figure_dirac(out: str | Path, steps: int = 300, lr: float = 0.1, gamma: floa
                      fontsize=10)
         ax.legend(fontsize=8, loc="lower left")
         fig.tight_layout()
-        path = out / "dirac.png"
-        tmp = path.with_name(f".dirac.tmp-{os.getpid()}.png")
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
+        path = save_figure(fig, out / "dirac.png", dpi=100)
     finally:
         plt.close(fig)
     r = {s: radii(p) for s, p in paths.items()}

@@ -9,13 +9,14 @@ takes a run and a seed and writes a PNG. A run is anything with ``.config`` (``z
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
 from gankit.errors import GankitError
 from gankit.nets import sample_noise
+from gankit.utils.plotting import pyplot, save_figure
+from gankit.utils.atomic import atomic_path
 
 
 # --- Figure 2: fair random samples, then the nearest training image to the last of each row ----------
@@ -72,7 +73,7 @@ def figure2(run, seed: int, out: str | Path, train: torch.Tensor | None = None, 
     Shows that the model has not memorised the training set: a memorised sample sits at distance 0.
     """
     images, dist, index = figure2_content(run, seed, train, rows, per_row)
-    plt = _pyplot()
+    plt = pyplot()
     cols = per_row + 1
     fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.45 * rows + 0.5), squeeze=False)
     try:
@@ -127,12 +128,8 @@ def figure3(run, seed: int, out: str | Path, rows: int = 8, steps: int = 10) -> 
 
     x = figure3_content(run, seed, rows, steps)
     out = _check_out(out)
-    tmp = _tmp(out)
-    try:
+    with atomic_path(out) as tmp:
         Image.fromarray(image_grid(x, ncols=steps, min_cell=56)).save(tmp, format="PNG")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out
 
 
@@ -155,19 +152,6 @@ def _hwc(img: torch.Tensor):
     return a[:, :, 0] if a.shape[2] == 1 else a
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _tmp(out: Path) -> Path:
-    return out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
-
-
 def _check_out(out: str | Path) -> Path:
     out = Path(out)
     if not out.parent.is_dir():
@@ -176,11 +160,4 @@ def _check_out(out: str | Path) -> Path:
 
 
 def _save(fig, out: str | Path) -> Path:
-    out = _check_out(out)
-    tmp = _tmp(out)
-    try:
-        fig.savefig(tmp, format="png", dpi=120)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    return save_figure(fig, _check_out(out), format="png", dpi=120)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from gankit.utils.atomic import atomic_path
+from gankit.utils.plotting import pyplot
 
 
 def image_grid(images: torch.Tensor, ncols: int | None = None, pad: int = 1,
@@ -54,10 +55,7 @@ def save_samples(x: torch.Tensor, path: str | Path, real: torch.Tensor | None = 
 
 
 def _plot_vectors(x: torch.Tensor, path: Path, real: torch.Tensor | None, title: str | None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     x = x.detach().float().cpu().numpy()
     fig, ax = plt.subplots(figsize=(5, 5) if x.shape[1] >= 2 else (6, 3.5))

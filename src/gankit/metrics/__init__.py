@@ -16,7 +16,6 @@ Metrics never import training code: a run is anything with ``.sample(n, seed)``,
 from __future__ import annotations
 
 import difflib
-import json
 import math
 import time
 from dataclasses import dataclass, field

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from torch import nn
 
 from gankit.errors import GankitError
 from gankit.utils.cache import cache_dir
+from gankit.utils.atomic import atomic_path
 
 #: Everything that defines the classifier; part of the cache key.
 RECIPE = {"version": 1, "arch": "conv5x16-pool-conv5x32-pool-fc128-fc10", "epochs": 3,
@@ -163,10 +163,9 @@ def classifier_for(dataset, cache: bool = True, progress: bool = True
     if cache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp),
-                      metadata={"info": json.dumps(info)})
-            os.replace(tmp, path)
+            with atomic_path(path) as tmp:
+                save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp),
+                          metadata={"info": json.dumps(info)})
         except OSError:
             pass  # a read-only cache only costs time
     return model, key, info

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from typing import Callable
 
 import torch
@@ -26,6 +25,7 @@ from gankit.errors import GankitError
 from gankit.metrics import features as F
 from gankit.metrics import modes
 from gankit.metrics.mnist_classifier import N_CLASSES, cache_folder, classifier_for, predict
+from gankit.utils.atomic import atomic_path
 
 N_MNIST = 10_000
 N_STACKED = 26_000
@@ -67,9 +67,8 @@ def _cached(key: str, name: str, compute: Callable[[], dict[str, float]]) -> dic
     values = compute()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(values) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(values) + "\n", encoding="utf-8")
     except OSError:
         pass
     return values

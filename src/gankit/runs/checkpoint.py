@@ -26,6 +26,7 @@ from gankit.data import Dataset
 from gankit.engine.distributed import gather_rng_states
 from gankit.engine.state import TrainingState
 from gankit.errors import CheckpointError
+from gankit.utils.atomic import atomic_path
 from gankit.version import __version__
 
 FORMAT = "gankit-checkpoint-1"
@@ -47,14 +48,10 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: di
     path = Path(path)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
     header = {"format": FORMAT, "sha256": tensors_digest(tensors), "meta": json.dumps(meta)}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=header)
         with open(tmp, "rb+") as f:  # flush the OS cache to disk before the rename publishes it
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     _fsync_dir(path.parent)
     return path
 

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +28,9 @@ import torch
 
 from gankit.errors import GankitError
 from gankit.runs.exported import FORMAT_TAG, MARKER, is_exported_generator
-from gankit.runs.checkpoint import module_tensors, save_checkpoint
+from gankit.runs.checkpoint import save_checkpoint
 from gankit.runs.run import load_run, newest_good_checkpoint
+from gankit.utils.atomic import atomic_path
 from gankit.version import __version__
 
 FORMATS = ("safetensors", "torchscript", "onnx")
@@ -55,15 +54,11 @@ def export_generator(run_path: str | Path, out: str | Path, format: str = "torch
     G = run.G.eval()
     z = torch.zeros(2, run.config.z_dim)  # example input: only its shape matters to the trace
     meta = generator_metadata(run)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(out) as tmp:
         if format == "torchscript":
             _export_torchscript(G, z, meta, tmp)
         else:
             _export_onnx(G, z, meta, tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out
 
 
