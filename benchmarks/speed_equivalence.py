@@ -32,7 +32,6 @@ import json
 import math
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 from unittest import mock
 
@@ -42,10 +41,11 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from speed import ARCHS, COMMON, DATA  # noqa: E402
 
-from gankit import algorithm1, nets, optim  # noqa: E402
+from gankit import algorithm1, optim  # noqa: E402
 from gankit.config import resolve_config  # noqa: E402
 from gankit.data import load_dataset  # noqa: E402
-from gankit.runs.train import Trainer  # noqa: E402
+from gankit.engine.loop import Engine  # noqa: E402
+from gankit.nets import layers  # noqa: E402
 
 KEYS = ("Loss/D", "Loss/G", "Prob/D(x)", "Prob/D(G(z))")
 REORDERINGS = ("max_backward", "no_d_grads")
@@ -77,8 +77,8 @@ def _unfused(cls, params, **kw):
 def plain(undo: tuple[str, ...]):
     """Switch the named speed-ups back to the plain PyTorch way."""
     patches = {
-        "max_backward": mock.patch.object(nets.Maxout, "forward", _amax_forward),
-        "dropout": mock.patch.object(nets.Dropout, "forward", nn.Dropout.forward),
+        "max_backward": mock.patch.object(layers.Maxout, "forward", _amax_forward),
+        "dropout": mock.patch.object(layers.Dropout, "forward", nn.Dropout.forward),
         "d_on_both": mock.patch.object(algorithm1, "_d_on_both", _d_twice),
         "no_d_grads": mock.patch.object(algorithm1, "g_step", _g_step_with_d_grads),
         "fused_adam": mock.patch.object(optim, "_fused", _unfused),
@@ -95,8 +95,8 @@ def run(arch: str, batch: int, steps: int, seed: int, undo: tuple[str, ...], pre
                          threads=1, seed=seed, precision=precision)
     dataset = load_dataset("mnist", str(DATA))
     curves: dict[str, list[float]] = {k: [] for k in KEYS}
-    with plain(undo), tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(cfg, dataset, Path(tmp), progress=False)
+    with plain(undo):
+        trainer = Engine(cfg, dataset)  # the one loop's iteration, without a run folder
         for _ in range(steps):
             stats = trainer.iterate()
             for k in KEYS:

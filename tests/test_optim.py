@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import gankit
-from gankit.config import config_from_dict, parse_lr_schedule, resolve_config
+from gankit.config import config_from_dict, resolve_config
+from gankit.lr_schedule import parse_lr_schedule
 from gankit.errors import ConfigError
 from gankit.optim import apply_schedules, learning_rate, lr_factors, momentum, player_learning_rates
 

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
 import json
 import math
-import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Mapping
 
 from gankit.errors import ConfigError
+from gankit.lr_schedule import LR_EXAMPLE, parse_lr_schedule
 from gankit.presets import RECORDS, preset_values
 
 SCHEDULES = ("alternating", "simultaneous")
@@ -130,6 +128,9 @@ class Config:
     # --- bookkeeping ---------------------------------------------------------------------------
     seed: int = _f(0, "random seed (same seed, same run)")
     log_every: int = _f(50, "write a line to stats.jsonl every this many steps")
+    loggers: str = _f("", "further loggers of each logged row, comma-separated names (see "
+                          "gankit.engine.callbacks.LOGGERS); stats.jsonl and the progress bar "
+                          "are always on")
     snapshot_every: int = _f(1000, "sample grid and checkpoint every this many steps")
     keep_checkpoints: int = _f(3, "how many step checkpoints to keep (the latest is always kept)")
     grid_size: int = _f(100, "number of fixed-noise samples in each snapshot grid")
@@ -240,46 +241,6 @@ def _choice(name: str, value: Any, allowed: Any) -> None:
     raise ConfigError(f"unknown {name} '{value}'{hint} Choose one of: {', '.join(names)}")
 
 
-# --- lr_schedule: a piecewise multiplier of the learning rates --------------------------------------
-
-#: Piece -> its arguments and their defaults (None: required).
-LR_PIECES: dict[str, dict[str, float | None]] = {
-    "constant": {}, "step": {"at": None, "d": 1.0, "g": 1.0}, "cosine": {"start": 0.5, "final": 0.01}}
-_LR_EXAMPLE = "e.g. 'step(at=110000, d=0.5)' or 'cosine(start=0.5, final=0.01)'"
-
-
-@functools.lru_cache(maxsize=32)
-def parse_lr_schedule(text: str) -> tuple[tuple[str, Mapping[str, float]], ...]:
-    """``"step(at=10, d=0.5)+cosine()"`` -> ``(("step", {"at": 10, "d": 0.5, "g": 1.0}),
-    ("cosine", {"start": 0.5, "final": 0.01}))``; a ConfigError names the first problem."""
-    pieces = []
-    for piece in re.split(r"\+(?![^(]*\))", text):  # '+' joins pieces, except inside (at=1e+5)
-        m = re.fullmatch(r"\s*(\w+)\s*(?:\((.*)\))?\s*", piece)
-        if m is None or m[1] not in LR_PIECES:
-            raise _lr_error(text, f"unknown piece '{piece.strip()}' (pieces: {', '.join(LR_PIECES)})")
-        kind, spec = m[1], LR_PIECES[m[1]]
-        try:
-            given = {k.strip(): float(v) for k, v in (a.split("=") for a in (m[2] or "").split(",")
-                                                      if a.strip())}
-        except ValueError:
-            given = {"": 0.0}  # not key=number: reported below
-        args = {**spec, **given}
-        if set(given) - set(spec) or None in args.values():
-            raise _lr_error(text, f"{kind}() takes key=number arguments {', '.join(spec) or 'none'}"
-                                  f" (required: {', '.join(k for k in spec if spec[k] is None) or 'none'})")
-        if kind == "step" and not (args["at"] >= 0 and args["at"].is_integer()
-                                   and 0 < args["d"] < math.inf and 0 < args["g"] < math.inf):
-            raise _lr_error(text, "step() needs a whole number at >= 0 and factors d, g > 0")
-        if kind == "cosine" and not (0 <= args["start"] < 1 and 0 <= args["final"] <= 1):
-            raise _lr_error(text, "cosine() needs 0 <= start < 1 and 0 <= final <= 1")
-        pieces.append((kind, MappingProxyType({k: int(v) if k == "at" else v for k, v in args.items()})))
-    return tuple(pieces)
-
-
-def _lr_error(text: str, problem: str) -> ConfigError:
-    return ConfigError(f"lr_schedule '{text}': {problem}; {_LR_EXAMPLE}")
-
-
 # --- presets: records in presets.py ----------------------------------------------------------------
 
 #: Canonical preset name -> every field it sets (its base's and modifiers' included); no aliases.
@@ -362,7 +323,7 @@ def _translate_legacy(values: dict[str, Any], given: Mapping[str, Any]) -> dict[
         return values
     if "lr_schedule" in given:
         raise ConfigError(f"lr_schedule replaces {', '.join(old)}: give only lr_schedule, "
-                          f"{_LR_EXAMPLE}")
+                          f"{LR_EXAMPLE}")
     try:
         at = int(old.get("lr_late_step", 0))
         late = {p: float(old.get(f"lr_{p}_late", 0.0)) for p in "dg"}

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from gankit.utils.plotting import pyplot, save_figure
 from gankit.constants import LOG_4
 
 D_X, D_GZ = "Prob/D(x)", "Prob/D(G(z))"
@@ -100,10 +98,10 @@ class Verdict:
 # --- helpers ---------------------------------------------------------------------------------------
 
 def _series(rows: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
-    return np.array([float(r[key]) for r in rows if _is_number(r.get(key))], dtype=np.float64)
+    return np.array([float(r[key]) for r in rows if is_number(r.get(key))], dtype=np.float64)
 
 
-def _is_number(v: Any) -> bool:
+def is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
@@ -116,7 +114,7 @@ def _finite(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Rows before the first non-finite value (the statistics of a run before it broke)."""
     out = []
     for r in rows:
-        if any(_is_number(v) and not math.isfinite(v) for v in r.values()):
+        if any(is_number(v) and not math.isfinite(v) for v in r.values()):
             break
         out.append(r)
     return out
@@ -132,7 +130,7 @@ def check_diverged(rows: Sequence[Mapping[str, Any]], th: Thresholds = Threshold
                    ) -> Verdict | None:
     """NaN/Inf in any logged statistic (error); else gradient norms that blew up (warning)."""
     for r in rows:
-        bad = sorted(k for k, v in r.items() if _is_number(v) and not math.isfinite(v))
+        bad = sorted(k for k, v in r.items() if is_number(v) and not math.isfinite(v))
         if bad:
             step = r.get("step", float("nan"))
             good = _finite(rows)
@@ -140,7 +138,7 @@ def check_diverged(rows: Sequence[Mapping[str, Any]], th: Thresholds = Threshold
             if good and "step" in good[-1]:  # none when the very first logged row is bad
                 ev["last_finite_step"] = float(good[-1]["step"])
             for k in ("Loss/D", "Loss/G", D_X, D_GZ, *GRAD_KEYS):
-                if good and _is_number(good[-1].get(k)):
+                if good and is_number(good[-1].get(k)):
                     ev[f"last_finite {k}"] = _r(float(good[-1][k]))
             return Verdict("diverged", "error",
                            f"{', '.join(bad)} became NaN/Inf at step {step}.", ev,
@@ -268,14 +266,14 @@ def check_mode_collapse(rows: Sequence[Mapping[str, Any]], metric_rows: Sequence
     ev: dict[str, float] = {}
     latest = _latest(metric_rows)
     toy = latest.get("toy_modes")
-    if toy and _is_number(toy.get("modes")) and _is_number(toy.get("n_modes")):
+    if toy and is_number(toy.get("modes")) and is_number(toy.get("n_modes")):
         if toy["modes"] < th.toy_mode_fraction * toy["n_modes"]:
             found.append(f"{int(toy['modes'])}/{int(toy['n_modes'])} modes captured")
         ev.update({"toy modes": float(toy["modes"]), "toy modes of": float(toy["n_modes"]),
                    "toy %HQ": _r(float(toy.get("hq_percent", float("nan"))), 2),
                    "toy KL": _r(float(toy.get("kl", float("nan"))))})
     cls = latest.get("mnist_classes10k")
-    if cls and _is_number(cls.get("kl")):
+    if cls and is_number(cls.get("kl")):
         if cls.get("classes", 10) < 10 or cls["kl"] > th.class_kl:
             found.append(f"{int(cls.get('classes', 0))}/10 classes, class KL {cls['kl']:.3f} nats "
                          f"(real {float(cls.get('real_kl', float('nan'))):.4f})")
@@ -283,12 +281,12 @@ def check_mode_collapse(rows: Sequence[Mapping[str, Any]], metric_rows: Sequence
                    "class KL real": _r(float(cls.get("real_kl", float("nan")))),
                    "class KL noise floor": _r(float(cls.get("kl_noise_floor", float("nan"))), 6)})
     st = latest.get("stacked_modes26k")
-    if st and _is_number(st.get("modes")):
+    if st and is_number(st.get("modes")):
         if st["modes"] < th.stacked_modes or st.get("kl", 0.0) > th.stacked_kl:
             found.append(f"{int(st['modes'])}/1000 Stacked-MNIST modes, KL {st.get('kl', float('nan')):.3f}")
         ev.update({"stacked modes": float(st["modes"]), "stacked KL": _r(float(st.get("kl", float("nan"))))})
     pr = latest.get("mnist_pr10k")
-    if pr and _is_number(pr.get("recall")) and _is_number(pr.get("real_recall")):
+    if pr and is_number(pr.get("recall")) and is_number(pr.get("real_recall")):
         if pr["recall"] < th.recall_ratio * pr["real_recall"]:
             found.append(f"recall {pr['recall']:.3f} vs real {pr['real_recall']:.3f}")
         ev.update({"recall": _r(pr["recall"]), "recall real": _r(pr["real_recall"])})
@@ -354,72 +352,6 @@ def _healthy(rows: Sequence[Mapping[str, Any]], th: Thresholds) -> Verdict:
                    "none needed; measure coverage with gankit eval (toy_modes, mnist_classes10k, ...).")
 
 
-def plot_diagnosis(stats_rows: Sequence[Mapping[str, Any]], verdicts: Sequence[Verdict],
-                   out_path: str | Path, window: float = Thresholds().window,
-                   g_loss: str | None = None) -> Path:
-    """The evidence as a picture: losses, D outputs, the gap D(x) - D(G(z)), gradient norms."""
-    plt = pyplot()
-
-    rows = [r for r in stats_rows if _is_number(r.get("step"))]
-    steps = np.array([float(r["step"]) for r in rows])
-
-    def col(key: str) -> np.ndarray:
-        return np.array([float(r[key]) if _is_number(r.get(key)) else np.nan for r in rows])
-
-    has_grad = any(any(_is_number(r.get(k)) for r in rows) for k in GRAD_KEYS)
-    n_panels = 4 if has_grad else 3
-    fig, axes = plt.subplots(n_panels, 1, figsize=(8, 2.4 * n_panels), sharex=True)
-    out_path = Path(out_path)
-    try:
-        ax = axes[0]
-        for key, c in (("Loss/D", "tab:blue"), ("Loss/G", "tab:orange")):
-            ax.plot(steps, col(key), label=key, color=c)
-        ax.axhline(LOG_4, ls="--", lw=0.8, color="tab:blue", label="log 4")
-        g_eq = -math.log(2) if g_loss == "minimax" else math.log(2)  # loss_G at D = 1/2
-        ax.axhline(g_eq, ls="--", lw=0.8, color="tab:orange",
-                   label="-log 2" if g_eq < 0 else "log 2")
-        ax.set_ylabel("loss")
-        ax.legend(fontsize=7, loc="upper right")
-        ax = axes[1]
-        ax.plot(steps, col(D_X), label="D(x)", color="tab:green")
-        ax.plot(steps, col(D_GZ), label="D(G(z))", color="tab:red")
-        ax.axhline(0.5, ls="--", lw=0.8, color="k")
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_ylabel("probability")
-        ax.legend(fontsize=7, loc="upper right")
-        ax = axes[2]
-        ax.plot(steps, col(D_X) - col(D_GZ), color="tab:purple", label="D(x) - D(G(z))")
-        ax.axhline(0.0, ls="--", lw=0.8, color="k")
-        ax.set_ylabel("gap")
-        ax.legend(fontsize=7, loc="upper right")
-        if has_grad:
-            ax = axes[3]
-            for key in GRAD_KEYS:
-                y = col(key)
-                if np.isfinite(y).any():
-                    ax.plot(steps, y, label=key)
-            ax.set_yscale("log")
-            ax.set_ylabel("gradient norm")
-            if ax.get_legend_handles_labels()[0]:  # all NaN: nothing to label
-                ax.legend(fontsize=7, loc="upper right")
-        if len(steps):
-            start = steps[-max(2, int(math.ceil(len(steps) * window)))] if len(steps) > 1 else steps[0]
-            for a in axes:
-                a.axvspan(start, steps[-1], color="0.9", zorder=0)  # the window judged
-            bad = [float(r["step"]) for r in rows
-                   if any(_is_number(v) and not math.isfinite(v) for v in r.values())]
-            if bad:
-                for a in axes:
-                    a.axvline(bad[0], color="red", lw=1.2)
-        axes[-1].set_xlabel("generator step")
-        fig.suptitle("; ".join(v.title for v in verdicts) or "no verdict", fontsize=10)
-        fig.tight_layout()
-        save_figure(fig, out_path, dpi=90)
-    finally:
-        plt.close(fig)
-    return out_path
-
-
 def report_markdown(run_name: str, verdicts: Sequence[Verdict], metric_rows: Sequence[Mapping[str, Any]],
                     plot_name: str | None = "diagnosis.png") -> str:
     """The text of ``report.md``: verdicts with evidence and remedies, then the latest metrics."""
@@ -438,7 +370,7 @@ def report_markdown(run_name: str, verdicts: Sequence[Verdict], metric_rows: Seq
         lines += ["## Metrics (latest of each; `real_*` = real data, the ceiling)", ""]
         for name, row in latest.items():
             values = {k: v for k, v in row.items()
-                      if _is_number(v) and k not in ("step", "seed", "seconds")}
+                      if is_number(v) and k not in ("step", "seed", "seconds")}
             body = ", ".join(f"{k} {v:.4g}" for k, v in values.items())
             lines.append(f"- **{name}** (step {row.get('step')}): {body}")
         lines.append("")
@@ -449,5 +381,5 @@ def report_markdown(run_name: str, verdicts: Sequence[Verdict], metric_rows: Seq
 
 
 __all__ = ["TITLES", "Thresholds", "Verdict", "check_d_wins", "check_diverged", "check_equilibrium",
-           "check_mode_collapse", "check_oscillating", "diagnose", "plot_diagnosis",
+           "check_mode_collapse", "check_oscillating", "diagnose",
            "report_markdown"]

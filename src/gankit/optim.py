@@ -12,7 +12,8 @@ import math
 
 import torch
 
-from gankit.config import Config, parse_lr_schedule
+from gankit.config import Config
+from gankit.lr_schedule import parse_lr_schedule
 from gankit.nets import max_col_norm_
 
 

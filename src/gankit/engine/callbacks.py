@@ -109,6 +109,9 @@ class ProgressBar(Callback):
             self.bar.close()
 
 
+#: The loggers every run has; the ``loggers`` config field adds more.
+DEFAULT_LOGGERS = ("jsonl", "progress")
+
 #: name -> factory(run_dir, config, progress) -> Callback
 LOGGERS: Registry[Callable[..., Callback]] = Registry("logger")
 LOGGERS.register("jsonl", lambda run_dir, config, progress: JsonlLogger(Path(run_dir) / "stats.jsonl"))

@@ -16,6 +16,7 @@ import torch
 
 from gankit.config import Config
 from gankit.data import DATASETS, Dataset, MinibatchStream
+from gankit.engine.callbacks import DEFAULT_LOGGERS, LOGGERS
 from gankit.engine.distributed import DistInfo
 from gankit.errors import ConfigError
 from gankit.nets import NETWORKS, build_networks, conv_plan, sample_noise
@@ -80,12 +81,20 @@ def check_config(config: Config) -> Config:
         raise ConfigError(unknown_name_message("dataset", config.dataset, DATASETS))
     NETWORKS.get(config.arch)
     OBJECTIVES.get(config.g_loss)
+    for name in logger_names(config):
+        LOGGERS.get(name)
     if config.arch == "conv" and config.dataset == "folder":
         try:
             conv_plan(config.image_size)
         except ValueError as e:
             raise ConfigError(f"{e}; pass e.g. --image-size 64") from None
     return config
+
+
+def logger_names(config: Config) -> list[str]:
+    """The loggers of a run: stats.jsonl and the progress bar, then the config's ``loggers``."""
+    extra = [n.strip() for n in config.loggers.split(",") if n.strip()]
+    return list(dict.fromkeys([*DEFAULT_LOGGERS, *extra]))
 
 
 def choose_threads(config: Config, world_size: int = 1) -> int:

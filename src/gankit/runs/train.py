@@ -19,7 +19,7 @@ from gankit.engine.callbacks import LOGGERS, Callback, OnSnapshot
 from gankit.engine.distributed import DistInfo, broadcast_path
 from gankit.engine.loop import Engine, TrainingDiverged
 from gankit.engine.session import session
-from gankit.engine.state import check_config
+from gankit.engine.state import check_config, logger_names
 from gankit.errors import CheckpointError, ConfigError, GankitError
 from gankit.figures import plot_curves, save_samples
 from gankit.runs.checkpoint import prune_checkpoints, restore_state, save_checkpoint, state_to_checkpoint
@@ -31,10 +31,6 @@ from gankit.utils.jsonl import read_jsonl
 
 #: A callback: a :class:`Callback`, or a function ``fn(engine)`` called after every snapshot.
 CallbackLike = Union[Callback, Callable[[Engine], None]]
-
-#: The loggers every run has (names in :data:`gankit.engine.callbacks.LOGGERS`).
-DEFAULT_LOGGERS = ("jsonl", "progress")
-
 
 # --- the run folder's callbacks ----------------------------------------------------------------------
 
@@ -194,8 +190,8 @@ def _run(config: Config, dataset: Dataset, run_dir: Path, progress: bool,
             stale.unlink(missing_ok=True)
         (run_dir / "samples").mkdir(exist_ok=True)
     checkpoints = Checkpoints(run_dir)
-    own: list[Callback] = [*(LOGGERS.get(name)(run_dir, config, progress) for name in DEFAULT_LOGGERS),
-                           SampleGrids(run_dir), checkpoints, Curves(run_dir)]
+    loggers = [LOGGERS.get(name)(run_dir, config, progress) for name in logger_names(config)]
+    own: list[Callback] = [*loggers, SampleGrids(run_dir), checkpoints, Curves(run_dir)]
     extra = [cb if isinstance(cb, Callback) else OnSnapshot(cb) for cb in callbacks]
     engine = Engine(config, dataset, [*own, *extra, DiagnosisReport(run_dir)], info, device)
     engine.run_dir = run_dir
@@ -219,7 +215,7 @@ def _run(config: Config, dataset: Dataset, run_dir: Path, progress: bool,
 
 #: What may change when a run is resumed: how long it runs and its bookkeeping, never the maths.
 RESUME_CHANGEABLE = ("steps", "log_every", "snapshot_every", "keep_checkpoints", "data_dir", "threads",
-                     "device", "dist_timeout")
+                     "device", "dist_timeout", "loggers")
 
 
 def _resume(path: Path, progress: bool, overrides: dict[str, Any],
