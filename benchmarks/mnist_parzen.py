@@ -116,8 +116,11 @@ def extend(folder: Path, budget_minutes: float | None, data_dir: str, threads: i
     from gankit.data import load_dataset
     from gankit.figures.paper_figures import figure2, figure3
     from gankit.metrics import evaluate
-    from gankit.experiments.reproduce import (CurvePoint, markdown_table_html, plot_parzen_curve,
-                                  results_markdown, summarise)
+    from gankit.experiments.parzen_curve import CurvePoint
+    from gankit.experiments.results_page import results_markdown, title
+    from gankit.experiments.selection import summarise
+    from gankit.figures.parzen_curve import plot_parzen_curve
+    from gankit.utils.report import write_report_pages
     from gankit.runs.run import load_run
 
     torch.set_num_threads(threads)
@@ -205,8 +208,7 @@ def extend(folder: Path, budget_minutes: float | None, data_dir: str, threads: i
                 "estimated at the first part's CPU/wall ratio")
     md = md.replace("## Time to reach", f"Continued after step {first.step} by an exact resume "
                     f"(`gankit train --resume`); {ending}; {cpu_note}.\n\n## Time to reach", 1)
-    (folder / "results.md").write_text(md)
-    (folder / "results.html").write_text(markdown_table_html(md, title=f"gankit reproduce: {summary['preset']}"))
+    write_report_pages(folder, md, title(summary))
     print(json.dumps({"final": summary["final"], "best": summary["best"],
                       "selected": summary["selected"], "passed": summary["passed"]}))
     return 0
@@ -216,7 +218,7 @@ def _selected_generator(checkpoints: Path, points: list) -> tuple[Path, str | No
     """(checkpoint to draw the figures from, selected.safetensors or None), as summarise selects:
     the best validation score when every point has one, else the last point."""
     from gankit.runs.checkpoint import load_checkpoint
-    from gankit.experiments.reproduce import SELECTED, keep_as_selected, summarise
+    from gankit.experiments.selection import SELECTED, keep_as_selected, summarise
 
     step_file = lambda step: checkpoints / f"step-{step:06d}.safetensors"  # noqa: E731
     selected = summarise(points)["selected"]

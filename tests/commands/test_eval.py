@@ -1,13 +1,12 @@
 """``gankit eval`` and metrics.evaluate: runs, sample files, metrics.jsonl, one-line errors.
 
-Runs are tiny (6 steps); MNIST is a small synthetic IDX folder written to a temporary directory
-(120 training images, so 20 validation images, and 30 test images).
+Runs are tiny (6 steps); MNIST is the small synthetic IDX folder of tests/conftest.py
+(``mnist_idx_folder``: 120 training images, so 20 validation images, and 30 test images).
 """
 
 from __future__ import annotations
 
 import json
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -16,43 +15,19 @@ import torch
 
 import gankit
 from gankit.cli import main
-from gankit.data.mnist import FILES
 from gankit.metrics import evaluate
 from gankit.metrics.parzen import SIGMAS, parzen_protocol
 
 TINY = dict(progress=False, steps=6, batch=16, g_hidden=(32,), d_hidden=(32,), z_dim=8)
 
-
-def write_idx_folder(folder: Path, n_train: int = 120, n_test: int = 30, seed: int = 0) -> Path:
-    """The four MNIST IDX files (uncompressed) with random pixels: header = magic, dims, then bytes."""
-    rng = np.random.default_rng(seed)
-    arrays = {"train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-              "train_labels": rng.integers(0, 10, n_train, dtype=np.uint8),
-              "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-              "test_labels": rng.integers(0, 10, n_test, dtype=np.uint8)}
-    folder.mkdir(parents=True, exist_ok=True)
-    for key, a in arrays.items():
-        magic = {3: 2051, 1: 2049}[a.ndim]
-        header = struct.pack(">I", magic) + struct.pack(f">{a.ndim}I", *a.shape)
-        (folder / FILES[key]).write_bytes(header + a.tobytes())
-    return folder
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    """The real-data reference is cached in $GANKIT_DATA: keep it inside the test's folder."""
-    monkeypatch.setenv("GANKIT_DATA", str(tmp_path / "cache"))
+#: The real-data reference is cached in $GANKIT_DATA: keep it inside each test's folder.
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture(scope="module")
-def mnist_dir(tmp_path_factory):
-    return write_idx_folder(tmp_path_factory.mktemp("mnist"))
-
-
-@pytest.fixture(scope="module")
-def mnist_run(tmp_path_factory, mnist_dir):
+def mnist_run(tmp_path_factory, mnist_idx_folder):
     torch.set_num_threads(1)
-    return gankit.train(preset="digits", dataset="mnist", data_dir=str(mnist_dir),
+    return gankit.train(preset="digits", dataset="mnist", data_dir=str(mnist_idx_folder),
                         runs_dir=str(tmp_path_factory.mktemp("runs")), **TINY)
 
 
@@ -62,24 +37,10 @@ def digits_run(tmp_path_factory):
     return gankit.train(preset="digits", runs_dir=str(tmp_path_factory.mktemp("druns")), **TINY)
 
 
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(code, out, err) -> str:
-    assert code == 2
-    assert out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("gankit: error: "), err
-    return lines[0]
-
-
-def test_eval_run_prints_json_and_appends_to_metrics_jsonl(mnist_run, capsys):
+def test_eval_run_prints_json_and_appends_to_metrics_jsonl(mnist_run, run_cli):
     jsonl = mnist_run.path / "metrics.jsonl"
     jsonl.unlink(missing_ok=True)
-    code, out, err = run_cli(capsys, "eval", mnist_run.path, "--metric", "parzen")
+    code, out, err = run_cli("eval", mnist_run.path, "--metric", "parzen")
     assert code == 0, err
     lines = out.strip().splitlines()
     assert len(lines) == 1
@@ -95,28 +56,28 @@ def test_eval_run_prints_json_and_appends_to_metrics_jsonl(mnist_run, capsys):
     assert row["protocol"]["sigma_grid"][0] == 0.1 and "time" in row and row["seconds"] >= 0
     assert [json.loads(x) for x in jsonl.read_text().splitlines()] == [row]
     # a second evaluation appends; the same seed gives the same number
-    code, out, _ = run_cli(capsys, "eval", mnist_run.path, "--metric", "parzen", "--no-reference")
+    code, out, _ = run_cli("eval", mnist_run.path, "--metric", "parzen", "--no-reference")
     assert code == 0
     rows = [json.loads(x) for x in jsonl.read_text().splitlines()]
     assert len(rows) == 2 and rows[1]["ll_mean"] == row["ll_mean"] and "real_ll_mean" not in rows[1]
 
 
-def test_eval_threads_sets_torchs_threads_and_not_the_number(mnist_run, capsys, monkeypatch):
+def test_eval_threads_sets_torchs_threads_and_not_the_number(mnist_run, monkeypatch, run_cli):
     before = torch.get_num_threads()
     try:
         seen = []
         monkeypatch.setattr(torch, "set_num_threads", lambda n: seen.append(n))
-        code, out, err = run_cli(capsys, "eval", mnist_run.path, "--no-reference", "--threads", "1")
+        code, out, err = run_cli("eval", mnist_run.path, "--no-reference", "--threads", "1")
         assert code == 0, err
         assert seen == [1]
-        code, out2, _ = run_cli(capsys, "eval", mnist_run.path, "--no-reference")
+        code, out2, _ = run_cli("eval", mnist_run.path, "--no-reference")
         assert json.loads(out)["ll_mean"] == json.loads(out2)["ll_mean"] and seen == [1]
     finally:
         torch.set_num_threads(before)
 
 
-def test_evaluate_is_the_protocol_on_the_runs_samples(mnist_run, mnist_dir):
-    data = gankit.data.load_dataset("mnist", str(mnist_dir))
+def test_evaluate_is_the_protocol_on_the_runs_samples(mnist_run, mnist_idx_folder):
+    data = gankit.data.load_dataset("mnist", str(mnist_idx_folder))
     [row] = evaluate(mnist_run, ["parzen"], seed=3, data=data,
                      options={"parzen": {"n_samples": 500, "reference": False}})
     want = parzen_protocol(mnist_run.sample(500, seed=3), data.val, data.test)
@@ -124,14 +85,14 @@ def test_evaluate_is_the_protocol_on_the_runs_samples(mnist_run, mnist_dir):
     assert row["sigma"] == want.sigma and row["n_samples"] == 500
 
 
-def test_eval_a_sample_file_in_both_shapes(mnist_dir, tmp_path, capsys):
+def test_eval_a_sample_file_in_both_shapes(mnist_idx_folder, tmp_path, run_cli):
     x = np.random.default_rng(0).random((300, 784), dtype=np.float32)
     np.save(tmp_path / "flat.npy", x)
     np.save(tmp_path / "images.npy", x.reshape(300, 1, 28, 28).astype(np.float64))
     rows = []
     for name in ("flat.npy", "images.npy"):
-        code, out, err = run_cli(capsys, "eval", "--metric", "parzen", "--samples", tmp_path / name,
-                                 "--data-dir", mnist_dir)
+        code, out, err = run_cli("eval", "--metric", "parzen", "--samples", tmp_path / name,
+                                 "--data-dir", mnist_idx_folder)
         assert code == 0, err
         rows.append(json.loads(out))
     assert rows[0]["n_samples"] == 300 and rows[0]["step"] is None
@@ -139,8 +100,8 @@ def test_eval_a_sample_file_in_both_shapes(mnist_dir, tmp_path, capsys):
     assert not list(tmp_path.glob("*.jsonl"))  # a sample file is scored, nothing is written
 
 
-def test_digits_run_has_no_held_out_images(digits_run, capsys):
-    line = one_line_error(*run_cli(capsys, "eval", digits_run.path, "--metric", "parzen"))
+def test_digits_run_has_no_held_out_images(digits_run, run_cli, one_line_error):
+    line = one_line_error(*run_cli("eval", digits_run.path, "--metric", "parzen"))
     assert "digits" in line and "held-out" in line
     assert not (digits_run.path / "metrics.jsonl").exists()
 
@@ -176,26 +137,26 @@ def _bad_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def test_bad_sample_files_exit_2_with_one_line(mnist_dir, tmp_path, capsys):
+def test_bad_sample_files_exit_2_with_one_line(mnist_idx_folder, tmp_path, run_cli, one_line_error):
     hints = {"bytes.npy": "255", "scale255.npy": "255", "tanh.npy": "(x + 1) / 2", "nan.npy": "NaN",
              "square.npy": "(N, 784)", "archive.npz": "npz", "missing.npy": "does not exist",
              "text.npy": "not a .npy file", "objects.npy": "allow_pickle=False",
              "truncated.npy": "cannot read"}
     for name, path in _bad_files(tmp_path).items():
-        line = one_line_error(*run_cli(capsys, "eval", "--metric", "parzen", "--samples", path,
-                                       "--data-dir", mnist_dir))
+        line = one_line_error(*run_cli("eval", "--metric", "parzen", "--samples", path,
+                                       "--data-dir", mnist_idx_folder))
         assert hints.get(name, "") in line, (name, line)
 
 
-def test_usage_errors_exit_2_with_one_line(mnist_run, tmp_path, capsys):
+def test_usage_errors_exit_2_with_one_line(mnist_run, tmp_path, run_cli, one_line_error):
     np.save(tmp_path / "x.npy", np.zeros((3, 784), dtype=np.float32))
-    line = one_line_error(*run_cli(capsys, "eval", mnist_run.path, "--metric", "parzn"))
+    line = one_line_error(*run_cli("eval", mnist_run.path, "--metric", "parzn"))
     assert "did you mean 'parzen'" in line
-    one_line_error(*run_cli(capsys, "eval", "--metric", "parzen"))  # neither a run nor --samples
-    one_line_error(*run_cli(capsys, "eval", mnist_run.path, "--samples", tmp_path / "x.npy"))
-    one_line_error(*run_cli(capsys, "eval", tmp_path / "no-such-run"))
-    one_line_error(*run_cli(capsys, "eval", mnist_run.path, "--n-samples", "0"))
-    one_line_error(*run_cli(capsys, "eval", mnist_run.path, "--threads", "0"))
+    one_line_error(*run_cli("eval", "--metric", "parzen"))  # neither a run nor --samples
+    one_line_error(*run_cli("eval", mnist_run.path, "--samples", tmp_path / "x.npy"))
+    one_line_error(*run_cli("eval", tmp_path / "no-such-run"))
+    one_line_error(*run_cli("eval", mnist_run.path, "--n-samples", "0"))
+    one_line_error(*run_cli("eval", mnist_run.path, "--threads", "0"))
 
 
 def test_eval_is_listed_in_help(capsys):
@@ -204,21 +165,21 @@ def test_eval_is_listed_in_help(capsys):
     assert "eval" in capsys.readouterr().out
 
 
-def test_a_toy_sample_file_is_scored_with_dataset(tmp_path, capsys):
+def test_a_toy_sample_file_is_scored_with_dataset(tmp_path, run_cli, one_line_error):
     # what `gankit sample RUN --n 2500 --out s.npy` writes for a grid25 run: points in R^2
     from gankit.data import load_dataset
 
     real = load_dataset("grid25", None).train[:2500].numpy()
     np.save(tmp_path / "s.npy", real)
-    code, out, err = run_cli(capsys, "eval", "--samples", tmp_path / "s.npy", "--dataset", "grid25",
+    code, out, err = run_cli("eval", "--samples", tmp_path / "s.npy", "--dataset", "grid25",
                              "--metric", "toy_modes")
     assert code == 0, err
     row = json.loads(out.strip().splitlines()[-1])
     assert row["modes"] == 25 and row["hq_percent"] > 97 and row["dataset"] == "grid25"
     np.save(tmp_path / "three.npy", np.zeros((10, 3), dtype=np.float32))
-    line = one_line_error(*run_cli(capsys, "eval", "--samples", tmp_path / "three.npy",
+    line = one_line_error(*run_cli("eval", "--samples", tmp_path / "three.npy",
                                    "--dataset", "grid25", "--metric", "toy_modes"))
     assert "(N, 2)" in line
-    line = one_line_error(*run_cli(capsys, "eval", "--samples", tmp_path / "s.npy", "--dataset",
+    line = one_line_error(*run_cli("eval", "--samples", tmp_path / "s.npy", "--dataset",
                                    "grid26", "--metric", "toy_modes"))
     assert "unknown dataset 'grid26'" in line

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from gankit.errors import GankitError
-from gankit.commands.reproduce import _positive_int
+from gankit.commands.arguments import positive_int
 
 
 def register(subparsers) -> None:
@@ -47,7 +47,7 @@ def register(subparsers) -> None:
                    help="parzen: samples drawn from G (default: the paper's 10000)")
     p.add_argument("--no-reference", action="store_true",
                    help="parzen: skip the real-data reference (cached after its first computation)")
-    p.add_argument("--threads", type=_positive_int, default=None, metavar="T",
+    p.add_argument("--threads", type=positive_int, default=None, metavar="T",
                    help="CPU threads for torch (default: torch's, one per core); on a shared "
                         "machine, 1 keeps a training run beside it at full speed")
     p.set_defaults(handler=run_eval)

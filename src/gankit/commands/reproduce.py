@@ -1,10 +1,13 @@
 """``gankit reproduce mnist``: the paper's Table 1 row, its training curve and Figures 2 and 3.
 
-    gankit reproduce mnist --budget-minutes 60 --data-dir ../shared/data/mnist
+    gankit reproduce mnist                                  # Table 1 on this machine, 60 minutes
+    gankit reproduce mnist --data-dir ../shared/data/mnist  # local IDX files
+    gankit reproduce mnist --preset paper-mnist             # the paper's exact recipe
 
-No logic here: :mod:`gankit.experiments.reproduce` does the work. The last stdout line is one JSON object (the
-final and best Parzen LL, the evaluation selected on validation, when the curve passed 200 and 225,
-and the results folder), for scripts.
+No logic here: :mod:`gankit.experiments.reproduce` does the work, and its ``DEFAULTS`` are the
+flags' defaults. The last stdout line is one JSON object (the final and best Parzen LL, the
+evaluation selected on validation, when the curve passed 200 and 225, the paper's number and the
+results folder), for scripts.
 """
 
 from __future__ import annotations
@@ -12,69 +15,62 @@ from __future__ import annotations
 import argparse
 import json
 
+from gankit.commands.arguments import positive_int, positive_minutes
+from gankit.constants import TABLE1_MNIST
 from gankit.errors import GankitError
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of minutes, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of minutes, got {text}")
-    return value
+from gankit.experiments.reproduce import DEFAULTS, default_restarts, reproduce
 
 
 def register(subparsers) -> None:
     """Add the ``reproduce`` verb."""
+    d = DEFAULTS
     p = subparsers.add_parser(
         "reproduce", help="reproduce the paper's MNIST Table 1 row, curve and Figures 2 and 3",
-        description="Train a preset (default: paper-mnist) on MNIST, scoring it with the paper's "
-                    "Parzen-window protocol every --eval-every-steps steps, stop at the time budget, "
-                    "and write a results folder: results.md/.html (beside the paper's Table 1, with "
-                    "sigma, N and the real-data reference), parzen_curve.png (LL against epochs and "
+        description=f"Train a preset (default: {d.preset}, the recipe that reaches Table 1's "
+                    f"{TABLE1_MNIST[0]:g}) on MNIST, scoring it with the paper's Parzen-window "
+                    "protocol every --eval-every-steps steps, stop at the time budget, and write a "
+                    "results folder: results.md/.html (beside the paper's Table 1, with sigma, N "
+                    "and the real-data reference), parzen_curve.png (LL against epochs and "
                     "minutes), figure2.png and figure3.png (of the checkpoint with the best "
                     "validation score, kept as checkpoints/selected.safetensors) and "
-                    "environment.json. With --restarts N, N seeds train side by side and the one "
-                    "best on validation is kept (each restart's folder under restarts/).")
-    p.add_argument("dataset", choices=("mnist",), help="the experiment (mnist: Table 1's MNIST column)")
-    p.add_argument("--budget-minutes", type=_positive_float, default=60.0, metavar="M",
+                    "environment.json. Several seeds train side by side (--restarts) and the one "
+                    "best on validation is kept (each restart's folder under restarts/). "
+                    f"Precision: bf16 for {d.preset} where the hardware multiplies bf16 natively "
+                    "(the recipe was measured so), else fp32; other presets keep their own "
+                    "(paper-mnist: fp32, as in the paper); --set precision=... overrides; the log "
+                    "and environment.json say which.")
+    p.add_argument("dataset", choices=(d.dataset,), help="the experiment (mnist: Table 1's MNIST column)")
+    p.add_argument("--budget-minutes", type=positive_minutes, default=d.budget_minutes, metavar="M",
                    help="training time budget in minutes, Parzen evaluations excluded; training "
                         "stops at the last evaluation before it, however many steps that is "
-                        "(--set steps=N caps it) (default: 60)")
-    p.add_argument("--budget-clock", choices=("wall", "cpu"), default="wall",
+                        f"(--set steps=N caps it) (default: {d.budget_minutes:g})")
+    p.add_argument("--budget-clock", choices=("wall", "cpu"), default=d.budget_clock,
                    help="what the budget counts: wall (training wall time) or cpu (this process's "
-                        "CPU time, fair on a shared machine) (default: wall)")
+                        f"CPU time, fair on a shared machine) (default: {d.budget_clock})")
     p.add_argument("--data-dir", metavar="DIR", default=None,
                    help="folder with the MNIST IDX files (default: download into the cache)")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="results folder (default: results/NNNNN-reproduce-PRESET)")
-    p.add_argument("--preset", default="paper-mnist", metavar="NAME",
-                   help="MNIST preset to train (default: paper-mnist; see `gankit presets`)")
-    p.add_argument("--eval-every-steps", type=_positive_int, default=2500, metavar="N",
-                   help="Parzen evaluation (and snapshot) every N generator steps (default: 2500, "
-                        "5 epochs at batch 100)")
-    p.add_argument("--seed", type=int, default=0, help="training, sampling and figure seed (default: 0)")
-    p.add_argument("--threads", type=_positive_int, default=None, metavar="T",
-                   help="CPU threads for torch, per restart (default: the preset's, else "
-                        "automatic; with --restarts N, the cores shared out N ways)")
-    p.add_argument("--restarts", type=_positive_int, default=1, metavar="N",
+    p.add_argument("--preset", default=d.preset, metavar="NAME",
+                   help=f"MNIST preset to train (default: {d.preset}; paper-mnist: the paper's "
+                        "exact recipe; see `gankit presets`)")
+    p.add_argument("--eval-every-steps", type=positive_int, default=d.eval_every_steps, metavar="N",
+                   help="Parzen evaluation (and snapshot) every N generator steps (default: "
+                        f"{d.eval_every_steps})")
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help=f"training, sampling and figure seed (default: {d.seed})")
+    p.add_argument("--threads", type=positive_int, default=None, metavar="T",
+                   help="CPU threads for torch, per restart (default: with the default restarts, "
+                        f"{d.restart_threads}; with --restarts N, the cores shared out N ways; "
+                        "with --restarts 1, the preset's, else automatic)")
+    p.add_argument("--restarts", type=positive_int, default=None, metavar="N",
                    help="train N seeds (--seed, --seed+1, ...) side by side within the same budget "
                         "and keep the one whose selected checkpoint scores best on validation; "
-                        "the test set chooses nothing (default: 1)")
+                        "the test set chooses nothing (default: one per core, at most "
+                        f"{d.max_restarts}: {default_restarts()} here)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="change one config field of the preset, repeatable (e.g. --set "
-                        "precision=bf16 --set g_ema=0.9999); recorded in the run's config.json")
+                        "precision=fp32 --set g_ema=0.9999); recorded in the run's config.json")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run_reproduce)
 
@@ -101,8 +97,6 @@ _OWN_FLAGS = {"preset": "--preset", "seed": "--seed", "data_dir": "--data-dir",
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
-    from gankit.experiments.reproduce import reproduce
-
     result = reproduce(args.dataset, out=args.out, budget_minutes=args.budget_minutes,
                        data_dir=args.data_dir, preset=args.preset,
                        eval_every_steps=args.eval_every_steps, seed=args.seed, threads=args.threads,
@@ -111,9 +105,10 @@ def run_reproduce(args: argparse.Namespace) -> int:
     s = result.summary
     if not result.points:  # pragma: no cover - reproduce raises first
         raise GankitError("no evaluation was made")
+    paper_mean, paper_se = TABLE1_MNIST
     line = {"final": s["final"], "best": s["best"], "selected": s["selected"], "passed": s["passed"],
-            "reference": s["reference"], "paper": {"ll_mean": 225.0, "ll_se": 2.0},
-            "out": str(result.out)}
+            "reference": s["reference"], "paper": {"ll_mean": float(paper_mean), "ll_se": float(paper_se)},
+            "precision": s.get("precision"), "out": str(result.out)}
     if "restarts" in s:
         line.update(chosen_seed=s["chosen_seed"], restarts=[
             {"seed": r["seed"], "selected": r.get("selected"), "out": r["out"]} for r in s["restarts"]])

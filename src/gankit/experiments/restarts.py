@@ -6,7 +6,8 @@ seed alone. The MLP of the paper keeps one CPU core busy, so on a machine with s
 time budget trains several generators at once: ``gankit reproduce mnist --restarts N`` starts N runs
 with seeds ``seed .. seed+N-1``, each in its own process with its own share of the threads, and each
 keeps its checkpoint with the best validation score. The restart whose selected checkpoint has the
-best *validation* score wins; its *test* score is the one quoted. The test set chooses nothing.
+best *validation* score wins (:func:`gankit.experiments.selection.choose`); its *test* score is the
+one quoted. The test set chooses nothing.
 
 Layout of ``OUT``::
 
@@ -14,11 +15,12 @@ Layout of ``OUT``::
     summary.json               the winner's summary, plus ``restarts`` and ``chosen_seed``
     environment.json           versions, machine, threads per restart, wall time
     figure2.png, figure3.png, parzen_curve.png, parzen_curve.jsonl   the winner's
-    restarts/seed-S/           each restart's complete ``gankit reproduce`` results folder
+    restarts/seed-S/           each restart's complete results folder (:mod:`.single_run`)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -29,9 +31,17 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from gankit.config import Config, config_from_dict
+from gankit.constants import TABLE1_MNIST
 from gankit.errors import GankitError
+from gankit.experiments.parzen_curve import CurvePoint
+from gankit.experiments.results_page import restarts_markdown, title
+from gankit.experiments.selection import choose
+from gankit.experiments.single_run import ReproduceResult, run_single
+from gankit.utils.atomic import write_text_atomic
+from gankit.utils.report import write_report_pages
 
-#: What a restart process runs: ``reproduce`` for one seed, given as JSON (no pickle between processes).
+#: What a restart process runs: one seed, given as JSON (no pickle between processes).
 _CHILD = ("import json, sys; from gankit.experiments.restarts import child_main; "
           "sys.exit(child_main(json.loads(sys.argv[1])))")
 #: The winner's files copied up to OUT, so that OUT reads like a single-run results folder.
@@ -45,25 +55,26 @@ def threads_per_restart(restarts: int, threads: int | None) -> int:
     return max(1, (os.cpu_count() or 1) // restarts)
 
 
-def reproduce_restarts(restarts: int, *, out: Path, seed: int, threads: int | None,
-                       log: Callable[[str], None], spec: Mapping[str, Any]):
-    """Run ``restarts`` seeds of :func:`gankit.experiments.reproduce.reproduce` at once; keep the best on validation.
+def run_restarts(restarts: int, config: Config, out: Path, *, log: Callable[[str], None],
+                 settings: Mapping[str, Any], facts: Mapping[str, Any] | None = None
+                 ) -> ReproduceResult:
+    """Train ``restarts`` seeds of ``config`` at once (``config.seed`` onwards, ``config.threads``
+    each) with :func:`~gankit.experiments.single_run.run_single`; keep the best on validation.
 
-    ``spec`` holds reproduce's other keyword arguments (JSON-serialisable). Each restart is a
-    separate process in its own session: the first Ctrl-C here is passed on once to each restart
-    (which finishes its step, saves and writes its results), a second one aborts them.
+    ``settings`` are run_single's other keyword arguments (JSON-serialisable: the evaluation
+    cadence, the budget and its clock, N). Each restart is a separate process in its own session:
+    the first Ctrl-C here is passed on once to each restart (which finishes its step, saves and
+    writes its results), a second one aborts them.
     """
-    from gankit.experiments.reproduce import CurvePoint, ReproduceResult, _write, markdown_table_html
-
-    per = threads_per_restart(restarts, threads)
-    seeds = [seed + i for i in range(restarts)]
+    seeds = [config.seed + i for i in range(restarts)]
     folders = {s: out / "restarts" / f"seed-{s}" for s in seeds}
-    log(f"gankit reproduce: {restarts} restarts (seeds {seeds[0]}..{seeds[-1]}), {per} thread(s) "
-        f"each, side by side -> {out}")
+    log(f"gankit reproduce: {restarts} restarts (seeds {seeds[0]}..{seeds[-1]}), {config.threads} "
+        f"thread(s) each, side by side -> {out}")
     t_start, load_start = time.time(), os.getloadavg()
     procs = {}
     for s in seeds:
-        child = {**spec, "out": str(folders[s]), "seed": s, "threads": per}
+        child = {"config": dataclasses.replace(config, seed=s).to_dict(), "out": str(folders[s]),
+                 "settings": dict(settings), "facts": dict(facts or {})}
         procs[s] = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(child)],
                                     start_new_session=True)
     codes = _wait_all(procs, log)
@@ -83,36 +94,24 @@ def reproduce_restarts(restarts: int, *, out: Path, seed: int, threads: int | No
                 raise GankitError(f"cannot copy {winner / name} to {out} ({e.strerror or e}); the "
                                   f"restarts' own results are complete in {out / 'restarts'}") from None
     summary = dict(summaries[chosen])
-    summary.update(chosen_seed=chosen, threads_per_restart=per, restarts=[
+    summary.update(chosen_seed=chosen, threads_per_restart=config.threads, restarts=[
         _restart_row(s, folders[s], codes[s], summaries.get(s)) for s in seeds])
     env = json.loads((winner / "environment.json").read_text(encoding="utf-8"))
-    env.update(restarts=restarts, threads_per_restart=per, seeds=seeds,
+    env.update(restarts=restarts, threads_per_restart=config.threads, seeds=seeds,
+               started=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t_start)),
                wall_seconds=round(time.time() - t_start, 1),
                load_average_start=[round(v, 2) for v in load_start],
                load_average_end=[round(v, 2) for v in os.getloadavg()])
-    _write(out / "environment.json", json.dumps(env, indent=2) + "\n")
-    _write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    md = restarts_markdown(summary)
-    _write(out / "results.md", md)
-    _write(out / "results.html", markdown_table_html(md, title=f"gankit reproduce: {summary['preset']}"))
+    write_text_atomic(out / "environment.json", json.dumps(env, indent=2) + "\n")
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_report_pages(out, restarts_markdown(summary), title(summary))
     sel = summary["selected"]
     log(f"gankit reproduce: chose seed {chosen} of {len(done)} finished restarts on validation "
         f"({sel['val_ll_mean']:.1f}): Parzen LL {sel['ll_mean']:.1f} +- {sel['ll_se']:.1f} at step "
-        f"{sel['step']}; paper 225 +- 2; results in {out}")
+        f"{sel['step']}; paper {TABLE1_MNIST[0]:g} +- {TABLE1_MNIST[1]:g}; results in {out}")
     points = [CurvePoint(**json.loads(line))
               for line in (winner / "parzen_curve.jsonl").read_text(encoding="utf-8").splitlines()]
     return ReproduceResult(out, Path(summary["run_dir"]), points, summary)
-
-
-def choose(summaries: Mapping[int, Mapping[str, Any]]) -> int:
-    """The seed whose selected checkpoint has the best validation score (test scores unread).
-
-    Restarts without a validation-selected checkpoint cannot compete; if none has one, an error.
-    """
-    scored = {s: m["selected"]["val_ll_mean"] for s, m in summaries.items() if m.get("selected")}
-    if not scored:
-        raise GankitError("no restart has a checkpoint selected on validation; nothing to choose from")
-    return max(scored, key=lambda s: (scored[s], -s))  # ties: the lowest seed
 
 
 def _restart_row(seed: int, folder: Path, code: int, summary: Mapping[str, Any] | None) -> dict:
@@ -140,17 +139,15 @@ def _wait_all(procs: dict[int, subprocess.Popen], log: Callable[[str], None]) ->
 
 
 def child_main(spec: dict[str, Any]) -> int:
-    """One restart: ``reproduce`` for one seed, its log lines prefixed with the seed."""
-    from gankit.experiments.reproduce import reproduce
-
-    seed = spec["seed"]
+    """One restart (in its own process): run_single for one seed, log lines prefixed with the seed."""
+    config = config_from_dict(spec["config"])
 
     def log(line: str) -> None:
-        print(f"[seed {seed}] {line}", file=sys.stderr, flush=True)
+        print(f"[seed {config.seed}] {line}", file=sys.stderr, flush=True)
 
     try:
-        reproduce("mnist", **{**spec, "out": Path(spec["out"]), "restarts": 1, "progress": False,
-                              "log": log})
+        run_single(config, Path(spec["out"]), progress=False, log=log, facts=spec.get("facts"),
+                   **spec["settings"])
     except GankitError as e:
         log(f"error: {e}")
         return 2
@@ -160,58 +157,4 @@ def child_main(spec: dict[str, Any]) -> int:
     return 0
 
 
-def restarts_markdown(summary: Mapping[str, Any]) -> str:
-    """The top results page: each restart's scores, the winner, and where its full page is."""
-    chosen = summary["chosen_seed"]
-    ref = summary["reference"]
-    lines = [
-        f"# gankit reproduce mnist: `{summary['preset']}`, {len(summary['restarts'])} restarts",
-        "",
-        f"{len(summary['restarts'])} independent runs (seeds "
-        f"{summary['restarts'][0]['seed']}..{summary['restarts'][-1]['seed']}) trained side by "
-        f"side, {summary['threads_per_restart']} thread(s) each, within the same budget. Each kept "
-        "its checkpoint with the best validation score; the restart whose kept checkpoint scores "
-        "best on validation wins, and its test score is the result. The test set chose nothing. "
-        "Parzen-window log-likelihood of the 10,000 test images on the paper's protocol (nats); "
-        "**this number misleads** (Theis et al. 2016): read it beside the real-data reference.",
-        "",
-        "| seed | selected on validation: test LL | validation LL | at step | best test LL "
-        "| final test LL | passed 225 at (training min) | results |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in summary["restarts"]:
-        if r.get("selected") is None:
-            lines.append(f"| {r['seed']} | failed (exit status {r['exit_status']}) | | | | | | "
-                         f"`restarts/seed-{r['seed']}/` |")
-            continue
-        sel, hit = r["selected"], r["passed"].get("225")
-        mark = "**" if r["seed"] == chosen else ""
-        lines.append(
-            f"| {mark}{r['seed']}{' (chosen)' if r['seed'] == chosen else ''}{mark} | "
-            f"{mark}{sel['ll_mean']:.1f} ± {sel['ll_se']:.1f}{mark} | {sel['val_ll_mean']:.1f} | "
-            f"{sel['step']} | {r['best']['ll_mean']:.1f} | {r['final']['ll_mean']:.1f} | "
-            + (f"step {hit['step']} ({hit['train_minutes']})" if hit else "no")
-            + f" | `restarts/seed-{r['seed']}/results.md` |")
-    sel = summary["selected"]
-    lines += [
-        "| paper, Table 1 (adversarial nets) | 225 ± 2 | | | | | | |",
-        f"| held-out real data | {ref['ll_mean']:.1f} ± {ref['ll_se']:.1f} | | | | | | σ "
-        f"{ref['sigma']:.3f}, N {ref['n_samples']} |",
-        "",
-        f"**Result: {sel['ll_mean']:.1f} ± {sel['ll_se']:.1f}** (seed {chosen}, step {sel['step']}, "
-        f"σ {sel['sigma']:.3f}, N {sel['n_samples']}).",
-        "",
-        "![Parzen LL of the chosen restart](parzen_curve.png)",
-        "",
-        "Figure 2 (samples and the nearest training image) and Figure 3 (lines in z space) of the "
-        "chosen generator:",
-        "",
-        "![Figure 2](figure2.png)",
-        "",
-        "![Figure 3](figure3.png)",
-        "",
-        "Environment: `environment.json`; each restart's own results page has its curve, "
-        "configuration and timings.",
-        "",
-    ]
-    return "\n".join(lines)
+__all__ = ["child_main", "run_restarts", "threads_per_restart"]

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Sequence
 
 from gankit.data import load_dataset
-from gankit.diagnose import Thresholds, Verdict, diagnose, plot_diagnosis, report_markdown
+from gankit.diagnose import Thresholds, Verdict, diagnose, report_markdown
+from gankit.figures.diagnosis import plot_diagnosis
 from gankit.errors import GankitError
 from gankit.metrics.modes import toy_modes_metric
 from gankit.runs.run import load_run
-from gankit.utils.atomic import write_text_atomic
 from gankit.utils.jsonl import read_jsonl
+from gankit.utils.report import write_report_pages
 
 
 def _toy_metric_row(run_dir: Path, dataset: str) -> dict | None:
@@ -66,11 +67,13 @@ def _diagnose_folder(run_dir: Path, compute_toy_metrics: bool, th: Thresholds
 
 def write_report(run_dir: str | Path, verdicts: Sequence[Verdict] | None = None,
                  compute_toy_metrics: bool = True) -> Path:
-    """Write ``RUN_DIR/report.md`` and ``RUN_DIR/diagnosis.png``; return the report's path."""
+    """Write ``RUN_DIR/report.md`` (and ``report.html``) and ``RUN_DIR/diagnosis.png``; return the
+    report's path."""
     run_dir = Path(run_dir)
     found, stats, metrics, config = _diagnose_folder(run_dir, compute_toy_metrics, Thresholds())
     verdicts = list(verdicts) if verdicts is not None else found
-    plot_diagnosis(stats, verdicts, run_dir / "diagnosis.png", g_loss=config.get("g_loss"))
-    path = run_dir / "report.md"
-    write_text_atomic(path, report_markdown(run_dir.name, verdicts, metrics))
+    plot_diagnosis(stats, [v.title for v in verdicts], run_dir / "diagnosis.png",
+                   Thresholds().window, g_loss=config.get("g_loss"))
+    path, _html = write_report_pages(run_dir, report_markdown(run_dir.name, verdicts, metrics),
+                                     title=f"gankit diagnose: {run_dir.name}", name="report")
     return path
