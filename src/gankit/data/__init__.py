@@ -11,13 +11,14 @@ from gankit.data.folder import load_folder
 from gankit.data.mnist import load_mnist
 from gankit.data.stacked_mnist import load_stacked_mnist
 from gankit.data.tfd import load_tfd
-from gankit.data.toy import load_gauss1d, load_grid25, load_ring8
+from gankit.data.toy import load_gauss1d, load_grid25, load_mixture1d, load_ring8
 
 #: name -> loader(data_dir) -> Dataset
 DATASETS: dict[str, Callable[[str | None], Dataset]] = {
     "digits": load_digits,
     "mnist": load_mnist,
     "gauss1d": load_gauss1d,
+    "mixture1d": load_mixture1d,  # Figure 1's two-Gaussian p_data
     "ring8": load_ring8,
     "grid25": load_grid25,
     "folder": load_folder,

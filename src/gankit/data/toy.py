@@ -1,4 +1,5 @@
-"""Toy distributions with known densities: 1-D Gaussian (Figure 1), ring-8 and grid-25 mixtures.
+"""Toy distributions with known densities: 1-D Gaussian and two-Gaussian mixture (Figure 1), ring-8
+and grid-25 mixtures.
 
 Protocols: docs/benchmarks.md section 1. Ring means are (cos 2*pi*i/8, sin 2*pi*i/8) for i = 0..7 —
 not linspace(0, 2*pi, 8), which would repeat a mode.
@@ -16,6 +17,7 @@ TOY_TRAIN_SIZE = 100_000
 TOY_DATA_SEED = 1234  # the data are fixed; the run's seed varies only the model
 
 GAUSS1D_MEAN, GAUSS1D_STD = 2.0, 0.5
+MIXTURE1D_MEANS, MIXTURE1D_STD = (1.25, 2.75), 0.35  # Figure 1's second p_data
 
 
 def ring8_means() -> torch.Tensor:
@@ -45,6 +47,12 @@ def _gen() -> torch.Generator:
 def load_gauss1d(data_dir: str | None = None) -> Dataset:
     x = GAUSS1D_MEAN + GAUSS1D_STD * torch.randn(TOY_TRAIN_SIZE, 1, generator=_gen())
     return Dataset("gauss1d", train=x, unit_range=False)
+
+
+def load_mixture1d(data_dir: str | None = None) -> Dataset:
+    means = torch.tensor(MIXTURE1D_MEANS, dtype=torch.float64)[:, None]  # [2, 1]
+    return Dataset("mixture1d", sample_mixture(means, MIXTURE1D_STD, TOY_TRAIN_SIZE, _gen()),
+                   unit_range=False)
 
 
 def load_ring8(data_dir: str | None = None) -> Dataset:

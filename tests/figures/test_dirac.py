@@ -1,4 +1,4 @@
-"""The Dirac-GAN's three behaviours, and the 2-D toy figure (gankit figure dirac|toy2d)."""
+"""The Dirac-GAN's three behaviours (gankit figure dirac)."""
 
 import json
 
@@ -7,7 +7,6 @@ import pytest
 
 from gankit.cli import main
 from gankit.figures.dirac import radii, trajectory
-from gankit.experiments.toy2d import mode_stats
 
 
 def test_dirac_simultaneous_spirals_out_alternating_circles_r1_converges():
@@ -27,21 +26,10 @@ def test_dirac_first_step_matches_hand_derived_gradients():
     assert (t1, p1) == pytest.approx((1 + 0.1 * s, 1 - 0.1 * s), abs=1e-12)
 
 
-def test_mode_stats_counts_modes_and_high_quality_samples():
-    means = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
-    x = np.array([[0.0, 0.01], [1.02, 0.0], [0.5, 0.5], [0.0, 0.02]])
-    assert mode_stats(x, means, std=0.01) == (2, 0.75)
-
-
-def test_figure_cli_smoke(tmp_path, capsys):
+def test_figure_dirac_cli_smoke(tmp_path, capsys):
     assert main(["figure", "dirac", "--steps", "50", "--out", str(tmp_path / "d")]) == 0
     d = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert d["steps"] == 50
     assert d["final_radius_simultaneous"] > d["start_radius"] > d["final_radius_r1"]
     assert (tmp_path / "d" / "dirac.png").read_bytes()[:4] == b"\x89PNG"
-    assert main(["figure", "toy2d", "--data", "grid25", "--steps", "10",
-                 "--out", str(tmp_path / "t")]) == 0
-    t = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert t["n_modes"] == 25 and 0 <= t["hq"] <= 1
-    assert (tmp_path / "t" / "grid25.png").read_bytes()[:4] == b"\x89PNG"
-    assert (tmp_path / "t" / "grid25_run.gif").read_bytes()[:3] == b"GIF"
     assert main(["figure", "dirac", "--data", "ring8"]) == 2
