@@ -139,11 +139,8 @@ def test_every_record_resolves_and_validates():
     for record in RECORDS:
         values = preset_values(record.name)
         assert set(values) <= set(FIELD_NAMES), record.name
-        if values.get("dataset", Config.dataset) in DATASETS:
-            assert resolve_config(record.name).preset == record.name
-        else:  # its dataset arrives with another change; build it without validating
-            assert record.name == "figure1-mixture"
-            Config(**values)
+        assert values.get("dataset", Config.dataset) in DATASETS, record.name
+        assert resolve_config(record.name).preset == record.name
 
 
 def test_figure1_presets_are_the_recipe_figure1_trained_with():

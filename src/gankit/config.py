@@ -51,7 +51,7 @@ class Config:
                                "PRESET+MODIFIER+... (see `gankit presets`)")
     dataset: str = _f("digits", "dataset name: digits (embedded), mnist, cifar10, folder (your "
                                 "images, --data-dir), tfd (your TFD_48x48.mat, --data-dir), "
-                                "stacked_mnist, gauss1d, ring8, grid25")
+                                "stacked_mnist, gauss1d, mixture1d, ring8, grid25")
     data_dir: str | None = _f(None, "folder holding the dataset files (mnist: IDX files); "
                                     "default: download into the cache")
     image_size: int = _f(32, "folder dataset: resize (shorter side) and centre-crop images to this "

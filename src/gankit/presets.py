@@ -122,7 +122,7 @@ RECORDS: tuple[Preset, ...] = (
     Preset("gauss1d", None, dict(_TOY, dataset="gauss1d", z_dim=1, z_dist="uniform"),
            "1-D Gaussian, z uniform (the setting of the paper's Figure 1)",
            "docs/paper.md"),
-    # Figure 1's recipe (gankit.figures.figure1's docstring says why each part is there).
+    # Figure 1's recipe (gankit.experiments.figure1's docstring says why each part is there).
     Preset("figure1-gauss", "gauss1d",
            dict(g_hidden=(32, 32), d_hidden=(64, 64), g_activation="elu", g_input="logit",
                 lr_d=3e-3, lr_g=3e-4, k=2, steps=4000, lr_schedule="cosine(start=0.5, final=0.01)"),

@@ -11,17 +11,8 @@ import argparse
 import inspect
 import json
 
+from gankit.commands.arguments import positive_int
 from gankit.errors import GankitError
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def register(subparsers) -> None:
@@ -40,7 +31,7 @@ def register(subparsers) -> None:
     f1.add_argument("--data", choices=sorted(DATA_1D), default="gauss",
                     help=f"p_data: gauss (N(2, 0.5^2)) or mixture (two Gaussians), trained with "
                          f"the preset ({presets}) (default: gauss)")
-    f1.add_argument("--steps", type=_positive, default=None,
+    f1.add_argument("--steps", type=positive_int, default=None,
                     help="generator steps (default: the preset's)")
     f1.add_argument("--g-input", choices=("logit", "z"), default=None,
                     help="G's first layer: logit (fixed, parameter-free z -> logit of z's CDF, so p_g "
@@ -58,7 +49,7 @@ def register(subparsers) -> None:
     f.add_argument("kind", choices=("dirac", "toy2d"), help="which figure")
     f.add_argument("--data", choices=sorted(TOY2D), default=None,
                    help="toy2d only: the preset ring8 or grid25 (default: ring8)")
-    f.add_argument("--steps", type=_positive, default=None,
+    f.add_argument("--steps", type=positive_int, default=None,
                    help=f"dirac: update steps (default: {dirac_steps}); toy2d: generator steps "
                         f"(default: the preset's)")
     f.add_argument("--out", metavar="DIR", default=None,

@@ -137,7 +137,7 @@ def evaluate(run_or_samples: Any, names: Sequence[str] = ("parzen",), *, seed: i
 
 
 #: Datasets of points in R^d rather than images in [0, 1].
-VECTOR_DATASETS = ("gauss1d", "ring8", "grid25")
+VECTOR_DATASETS = ("gauss1d", "mixture1d", "ring8", "grid25")
 
 
 def _as_samples_of(x: torch.Tensor, data) -> torch.Tensor:
