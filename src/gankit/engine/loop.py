@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -87,6 +88,7 @@ class Engine:
             self.D_train = DDP(self.state.D, device_ids=ids)
         self.interrupted = False
         self.saved_last = False  # the same on every rank
+        self.run_dir: Path | None = None  # the run folder, when gankit.runs.train attaches one
 
     # --- one iteration -------------------------------------------------------------------------
     def iterate(self) -> dict[str, torch.Tensor]:

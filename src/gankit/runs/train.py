@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence, Union
 
+import torch
+
 from gankit.config import Config, coerce, config_from_dict, resolve_config
 from gankit.data import Dataset, load_dataset
 from gankit.engine.callbacks import LOGGERS, Callback, OnSnapshot
@@ -53,7 +55,7 @@ class SampleGrids(Callback):
         was = G.training
         G.eval()
         try:
-            with torch_no_grad():
+            with torch.no_grad():
                 x = G(st.fixed_z.to(st.device)).cpu()
         finally:
             G.train(was)
@@ -130,12 +132,6 @@ def report(run_dir: Path) -> None:
         return
     for v in verdicts:
         print(f"gankit: {v}", file=sys.stderr)
-
-
-def torch_no_grad():
-    import torch
-
-    return torch.no_grad()
 
 
 # --- training -----------------------------------------------------------------------------------------
