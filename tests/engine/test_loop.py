@@ -9,7 +9,8 @@ from torch.testing import assert_close
 import gankit
 from gankit.config import resolve_config
 from gankit.data import load_dataset
-from gankit.engine.callbacks import LOGGERS, Callback
+from gankit.engine.callbacks import Callback
+from gankit.engine.loggers import LOGGERS
 from gankit.engine.loop import Engine
 from gankit.errors import ConfigError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gankit.data import DATASETS
-from gankit.engine.callbacks import LOGGERS
+from gankit.engine.loggers import LOGGERS
 from gankit.errors import ConfigError
 from gankit.metrics import METRICS
 from gankit.nets import NETWORKS

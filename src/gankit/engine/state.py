@@ -16,7 +16,7 @@ import torch
 
 from gankit.config import Config
 from gankit.data import DATASETS, Dataset, MinibatchStream
-from gankit.engine.callbacks import DEFAULT_LOGGERS, LOGGERS
+from gankit.engine.loggers import DEFAULT_LOGGERS, LOGGERS
 from gankit.engine.distributed import DistInfo
 from gankit.errors import ConfigError
 from gankit.nets import NETWORKS, build_networks, conv_plan, sample_noise

@@ -17,7 +17,8 @@ import torch
 
 from gankit.config import Config, coerce, config_from_dict, resolve_config
 from gankit.data import Dataset, load_dataset
-from gankit.engine.callbacks import LOGGERS, Callback, OnSnapshot
+from gankit.engine.callbacks import Callback, OnSnapshot
+from gankit.engine.loggers import LOGGERS
 from gankit.engine.distributed import DistInfo, broadcast_path
 from gankit.engine.loop import Engine, TrainingDiverged
 from gankit.engine.session import session
