@@ -15,7 +15,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,13 +25,13 @@ from speed import ARCHS, COMMON, DATA  # noqa: E402
 
 from gankit.config import resolve_config  # noqa: E402
 from gankit.data import load_dataset  # noqa: E402
-from gankit.runs.train import Trainer  # noqa: E402
+from gankit.engine.loop import Engine  # noqa: E402
 
 
-def trainer(arch: str, batch: int, threads: int, compiled: bool) -> tuple[Trainer, float]:
+def trainer(arch: str, batch: int, threads: int, compiled: bool) -> tuple[Engine, float]:
     cfg = resolve_config(**COMMON, **ARCHS[arch], batch=batch, data_dir=str(DATA), steps=10**9,
                          threads=threads)
-    t = Trainer(cfg, load_dataset("mnist", str(DATA)), Path(tempfile.mkdtemp()), progress=False)
+    t = Engine(cfg, load_dataset("mnist", str(DATA)))  # the one loop's iteration, no run folder
     t0 = time.perf_counter()
     if compiled:
         t.state.G.forward = torch.compile(t.state.G.forward)
