@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from gankit.config import STEPS_UNBOUNDED
 from gankit.engine.callbacks import Callback, Engine
+from gankit.utils.disk import writing
 from gankit.utils.registry import Registry
 
 
@@ -27,15 +28,20 @@ class JsonlLogger(Callback):
         self._file = None
 
     def on_start(self, engine: Engine) -> None:
-        self._file = open(self.path, "a", encoding="utf-8")
+        with writing(self.path):
+            self._file = open(self.path, "a", encoding="utf-8")
 
     def on_log(self, engine: Engine, row: dict[str, float]) -> None:
-        self._file.write(json.dumps(row) + "\n")
-        self._file.flush()
+        with writing(self.path):  # a full disk: one line naming stats.jsonl, not a traceback
+            self._file.write(json.dumps(row) + "\n")
+            self._file.flush()
 
     def on_close(self, engine: Engine) -> None:
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError:  # a full disk: the failed write already said so, in one line
+                pass
             self._file = None
 
 

@@ -39,6 +39,17 @@ class TrainingDiverged(GankitError):
         self.bad, self.step = list(bad), step
 
 
+class Aborted(GankitError):
+    """A second Ctrl-C: training stopped at once, without saving (files are never half-written:
+    every write is atomic). Exit status 130, as for a first Ctrl-C."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, step: int = 0):
+        super().__init__(message)
+        self.step = step
+
+
 class StopFlag:
     """First Ctrl-C: finish the current iteration, save, stop. Second Ctrl-C: stop at once."""
 
@@ -88,6 +99,12 @@ class Engine:
             self.D_train = DDP(self.state.D, device_ids=ids)
         self.interrupted = False
         self.saved_last = False  # the same on every rank
+        # Sums of the statistics since the last step on the log grid (a multiple of log_every),
+        # and how many steps they hold. A row logged off the grid (Ctrl-C, the last step) does not
+        # reset them, and a checkpoint carries them: a resumed run logs the rows of an
+        # uninterrupted one.
+        self.pending: dict[str, torch.Tensor] = {}
+        self.pending_n = 0
         self.run_dir: Path | None = None  # the run folder, when gankit.runs.train attaches one
 
     # --- one iteration -------------------------------------------------------------------------
@@ -118,27 +135,30 @@ class Engine:
     # --- the loop ------------------------------------------------------------------------------
     def run(self) -> "Engine":
         cfg, st = self.config, self.state
-        sums: dict[str, torch.Tensor] = {}
-        n_summed = 0
         t_start = time.perf_counter() - st.elapsed
         try:
-            self._call("on_start")
+            # The first Ctrl-C anywhere in here (also while on_start or on_end write files) stops
+            # at the next safe point; a second raises KeyboardInterrupt, which gankit.runs.train
+            # reports as Aborted (one line: atomic writes leave no half-written file behind).
             with StopFlag() as stop:
+                self._call("on_start")
                 while st.step < cfg.steps:
                     stats = self.iterate()
                     for key, v in stats.items():
-                        sums[key] = sums[key] + v if key in sums else v.clone()
-                    n_summed += 1
+                        self.pending[key] = self.pending[key] + v if key in self.pending else v.clone()
+                    self.pending_n += 1
                     self._call("on_step", stats)
-                    log_now = st.step % cfg.log_every == 0 or st.step == cfg.steps
+                    on_grid = st.step % cfg.log_every == 0
+                    log_now = on_grid or st.step == cfg.steps
                     # Ranks agree on stopping only at log steps, so no rank leaves a collective early.
                     stop_now = (any_rank(stop.requested, self.dist, st.device) if log_now
                                 else False) if self.dist.active else stop.requested
                     last = st.step == cfg.steps or stop_now
                     if log_now or last:
                         st.elapsed = time.perf_counter() - t_start
-                        row = self._log_row(sums, n_summed)  # collective: means over the ranks
-                        sums, n_summed = {}, 0
+                        row = self._log_row(self.pending, self.pending_n)  # collective: rank means
+                        if on_grid:  # off the grid (Ctrl-C, the last step) the interval goes on
+                            self.pending, self.pending_n = {}, 0
                         self._call("on_log", row)
                         self.check_finite(row)
                     if st.step % cfg.snapshot_every == 0 or last:
@@ -149,7 +169,7 @@ class Engine:
                     if stop_now:
                         self.interrupted = True
                         break
-            self._call("on_end")
+                self._call("on_end")
         finally:
             self._call("on_close")
         return self

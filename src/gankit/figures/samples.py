@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from gankit.utils.atomic import atomic_path
+from gankit.utils.disk import writing
 from gankit.utils.plotting import pyplot
 
 
@@ -41,10 +42,11 @@ def save_samples(x: torch.Tensor, path: str | Path, real: torch.Tensor | None = 
     """Write a picture of samples ``x`` to ``path`` (PNG), atomically.
 
     Images become a grid; 1-D vectors a histogram; 2-D vectors a scatter plot (real data drawn
-    behind in grey when ``real`` is given).
+    behind in grey when ``real`` is given). A full disk or a read-only folder is one
+    :class:`~gankit.utils.disk.WriteFailed` line, and ``path`` keeps its old content.
     """
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with writing(path), atomic_path(path) as tmp:
         if x.dim() == 4:
             from PIL import Image
 

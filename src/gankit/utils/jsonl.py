@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from gankit.errors import GankitError
+from gankit.utils.disk import writing
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
@@ -31,9 +31,5 @@ def read_jsonl(path: str | Path) -> list[dict]:
 def append_jsonl(path: str | Path, row: Mapping[str, Any]) -> None:
     """Append one JSON line (one write call, flushed) to ``path``."""
     line = json.dumps(row, allow_nan=True) + "\n"
-    try:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(line)
-    except OSError as e:
-        raise GankitError(f"cannot append to {path} ({e.strerror or e}); check the folder's "
-                          f"permissions") from None
+    with writing(path), open(path, "a", encoding="utf-8") as f:
+        f.write(line)

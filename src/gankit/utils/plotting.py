@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from gankit.utils.atomic import atomic_path
+from gankit.utils.disk import writing
 
 
 def pyplot():
@@ -19,9 +20,10 @@ def pyplot():
 
 
 def save_figure(fig: Any, path: str | Path, **savefig_kw: Any) -> Path:
-    """``fig.savefig`` to a temporary file beside ``path``, then one rename; returns ``path``."""
+    """``fig.savefig`` to a temporary file beside ``path``, then one rename; returns ``path``.
+    A full disk or a read-only folder is one :class:`~gankit.utils.disk.WriteFailed` line."""
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with writing(path), atomic_path(path) as tmp:
         fig.savefig(tmp, **savefig_kw)
     return path
 
@@ -29,6 +31,6 @@ def save_figure(fig: Any, path: str | Path, **savefig_kw: Any) -> Path:
 def save_animation(anim: Any, path: str | Path, **save_kw: Any) -> Path:
     """``anim.save`` atomically, as :func:`save_figure`."""
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with writing(path), atomic_path(path) as tmp:
         anim.save(tmp, **save_kw)
     return path
