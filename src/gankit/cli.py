@@ -16,6 +16,8 @@ from typing import Sequence
 from gankit.config import PRESET_DESCRIPTIONS, PRESETS, Config, _kind, resolve_config
 from gankit.engine.state import check_config
 from gankit.errors import GankitError
+from gankit.utils.disk import DISK_ERRNOS, error_code, write_failure
+from gankit.version import __version__
 
 
 #: Modules of gankit.commands that add a verb: each defines ``register(subparsers)``, which adds a
@@ -50,6 +52,7 @@ def _default_text(f) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gankit", description="Generative Adversarial Nets (Goodfellow et al., "
                      "2014): train, sample, inspect.")
+    parser.add_argument("--version", action="store_true", help="print gankit's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a GAN (default: the digits preset, no download)",
@@ -84,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if args.version:
+            print(f"gankit {__version__}")
+            return 0
         if args.command is None:
             parser.print_help()
             return 0
@@ -91,6 +97,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GankitError as e:
         print(f"gankit: error: {e}", file=sys.stderr)
         return getattr(e, "exit_code", 2)
+    except KeyboardInterrupt:  # outside training (loading data, drawing a figure): nothing to save
+        print("gankit: error: interrupted by Ctrl-C; files are written atomically, so none is "
+              "half-written", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001: the last resort for a full or read-only disk
+        failure = write_failure(e) if error_code(e) in DISK_ERRNOS else None
+        if failure is None:
+            raise  # anything else is a bug: keep its traceback
+        print(f"gankit: error: {failure}", file=sys.stderr)
+        return 2
 
 
 def _flag_overrides(args: argparse.Namespace) -> dict:

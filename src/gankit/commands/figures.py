@@ -1,7 +1,8 @@
 """`gankit figure1` and `gankit figure dirac|toy2d`: the paper's theory, drawn from real runs.
 
 figure1 and toy2d train a preset through the one engine and leave its run folder beside their
-pictures. Each verb's last stdout line is one JSON object (its numbers, the files written and, for
+pictures, in ``figures/`` by default (``--out``): apart from ``runs/``, whose numbered folders are
+gankit train's. Each verb's last stdout line is one JSON object (its numbers, the files written and, for
 the trained figures, ``run_dir``), for scripts.
 """
 
@@ -13,6 +14,9 @@ import json
 
 from gankit.commands.arguments import positive_int
 from gankit.errors import GankitError
+
+#: Where the figures go by default: not inside runs/, which holds gankit train's numbered run folders.
+FIGURES_DIR = "figures"
 
 
 def register(subparsers) -> None:
@@ -37,7 +41,8 @@ def register(subparsers) -> None:
                     help="G's first layer: logit (fixed, parameter-free z -> logit of z's CDF, so p_g "
                          "can have tails) or z (the MLP sees z itself) (default: the preset's)")
     f1.add_argument("--out", metavar="DIR", default=None,
-                    help="output folder; the run folder goes in OUT/runs (default: runs/figure1-DATA)")
+                    help="output folder; the run folder goes in OUT/runs (default: figures/figure1-DATA, "
+                         "apart from gankit train's numbered runs/)")
     f1.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     f1.set_defaults(handler=_figure1)
 
@@ -53,7 +58,8 @@ def register(subparsers) -> None:
                    help=f"dirac: update steps (default: {dirac_steps}); toy2d: generator steps "
                         f"(default: the preset's)")
     f.add_argument("--out", metavar="DIR", default=None,
-                   help="output folder; toy2d's run folder goes in OUT/runs (default: runs/figure-KIND)")
+                   help="output folder; toy2d's run folder goes in OUT/runs (default: figures/figure-KIND, "
+                        "apart from gankit train's numbered runs/)")
     f.add_argument("--seed", type=int, default=0, help="toy2d: random seed (default: 0)")
     f.set_defaults(handler=_figure)
 
@@ -65,14 +71,14 @@ def _log(line: str) -> None:
 def _figure1(args: argparse.Namespace) -> int:
     from gankit.experiments.figure1 import figure1
 
-    out = args.out or f"runs/figure1-{args.data}"
+    out = args.out or f"{FIGURES_DIR}/figure1-{args.data}"
     summary = figure1(args.data, args.steps, out, args.seed, log=_log, g_input=args.g_input)
     print(json.dumps(summary))
     return 0
 
 
 def _figure(args: argparse.Namespace) -> int:
-    out = args.out or f"runs/figure-{args.kind}"
+    out = args.out or f"{FIGURES_DIR}/figure-{args.kind}"
     if args.kind == "dirac":
         if args.data is not None:
             raise GankitError("--data is for `gankit figure toy2d`; the Dirac-GAN's p_data is δ_0")

@@ -71,6 +71,11 @@ def register(subparsers) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="change one config field of the preset, repeatable (e.g. --set "
                         "precision=fp32 --set g_ema=0.9999); recorded in the run's config.json")
+    p.add_argument("--resume", metavar="DIR", default=None,
+                   help="continue an interrupted reproduce (killed, or stopped by Ctrl-C) in its "
+                        "results folder DIR, with the settings DIR/reproduce.json recorded: "
+                        "finished restarts are kept, the others resume from their newest "
+                        "checkpoints; the other flags must not be given")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run_reproduce)
 
@@ -96,12 +101,26 @@ _OWN_FLAGS = {"preset": "--preset", "seed": "--seed", "data_dir": "--data-dir",
               "file": "a preset and --set"}
 
 
+#: Flags whose values a resumed reproduce takes from its reproduce.json instead.
+_RECORDED = ("budget_minutes", "budget_clock", "data_dir", "out", "preset", "eval_every_steps",
+             "seed", "threads", "restarts")
+
+
 def run_reproduce(args: argparse.Namespace) -> int:
-    result = reproduce(args.dataset, out=args.out, budget_minutes=args.budget_minutes,
-                       data_dir=args.data_dir, preset=args.preset,
-                       eval_every_steps=args.eval_every_steps, seed=args.seed, threads=args.threads,
-                       budget_clock=args.budget_clock, overrides=_overrides(args.overrides),
-                       progress=not args.quiet, restarts=args.restarts)
+    if args.resume is not None:
+        given = [f"--{k.replace('_', '-')}" for k in _RECORDED
+                 if getattr(args, k) != getattr(DEFAULTS, k, None)] + (["--set"] if args.overrides else [])
+        if given:
+            raise GankitError(f"--resume continues with the settings the results folder recorded; "
+                              f"drop {', '.join(given)}")
+        result = reproduce(args.dataset, resume=args.resume, progress=not args.quiet)
+    else:
+        result = reproduce(args.dataset, out=args.out, budget_minutes=args.budget_minutes,
+                           data_dir=args.data_dir, preset=args.preset,
+                           eval_every_steps=args.eval_every_steps, seed=args.seed,
+                           threads=args.threads, budget_clock=args.budget_clock,
+                           overrides=_overrides(args.overrides), progress=not args.quiet,
+                           restarts=args.restarts)
     s = result.summary
     if not result.points:  # pragma: no cover - reproduce raises first
         raise GankitError("no evaluation was made")

@@ -304,7 +304,7 @@ def save_snapshots(snapshots: list[Snapshot], path: str | Path) -> Path:
     return path
 
 
-def figure1(data: str = "gauss", steps: int | None = None, out: str | Path = "runs/figure1",
+def figure1(data: str = "gauss", steps: int | None = None, out: str | Path = "figures/figure1",
             seed: int = 0, log: Callable[[str], None] | None = None,
             g_input: str | None = None) -> dict:
     """Train (the run folder goes in ``out/runs``, as ``gankit reproduce``'s), draw and save

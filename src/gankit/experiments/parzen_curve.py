@@ -14,8 +14,9 @@ callbacks run (the run folder's own callbacks come first), so the folder is comp
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -24,6 +25,8 @@ from gankit.errors import GankitError
 from gankit.experiments.selection import keep_as_selected
 from gankit.metrics import evaluate
 from gankit.runs.run import Run
+from gankit.utils.atomic import write_text_atomic
+from gankit.utils.jsonl import append_jsonl
 
 #: What the budget counts: the training loop's wall time, or this process's CPU time.
 BUDGET_CLOCKS = ("wall", "cpu")
@@ -85,17 +88,39 @@ class ParzenCurve(Callback):
     cpu_start: float = field(default_factory=time.process_time)  # reset by on_start
     stopped_by_budget: bool = False
     device: str | None = None    # the device the engine trained on (set by on_start)
+    record: Path | None = None   # each point is appended here as it is made, for a resume
     _last: tuple[int, float] = (0, 0.0)  # (step, budget clock) at the previous snapshot
+    _restored: list[dict] = field(default_factory=list)  # rows of ``record`` to resume from
 
     def __post_init__(self) -> None:
         if self.budget_clock not in BUDGET_CLOCKS:
             raise GankitError(f"budget clock must be wall or cpu (got '{self.budget_clock}')")
 
+    def resume_from(self, rows: list[dict]) -> None:
+        """Continue the curve of an interrupted run: ``rows`` are what ``record`` held. The points
+        after the step the run resumes from are dropped in :meth:`on_start` (they are redone)."""
+        self._restored = [r for r in rows if isinstance(r.get("point"), dict)]
+
     def on_start(self, engine) -> None:
-        """Start the CPU clock as training starts, and note the device."""
+        """Start the CPU clock as training starts, and note the device. A resumed run takes back
+        its points up to the resumed step, and its clocks continue from the last of them."""
         self.cpu_start = time.process_time()
         self._last = (engine.state.step, 0.0)
         self.device = str(engine.state.device)
+        kept = [r for r in self._restored if int(r["point"].get("step", 0)) <= engine.state.step]
+        if kept and engine.state.step > 0:
+            self.points = [CurvePoint(**r["point"]) for r in kept]
+            last = kept[-1]
+            self.eval_total = float(last.get("eval_total", 0.0))
+            self.eval_cpu_total = float(last.get("eval_cpu_total", 0.0))
+            # the CPU clock goes on from the last point (exact when it is the resumed step's)
+            cpu_before = self.points[-1].cpu_seconds
+            self.cpu_start = time.process_time() - cpu_before - self.eval_cpu_total
+            clock = cpu_before if self.budget_clock == "cpu" else \
+                engine.state.elapsed - self.eval_total
+            self._last = (engine.state.step, clock)
+        if self.record is not None:  # the record holds exactly the points kept
+            write_text_atomic(self.record, "".join(json.dumps(r) + "\n" for r in kept))
 
     def on_snapshot(self, engine) -> None:
         st = engine.state
@@ -137,6 +162,9 @@ class ParzenCurve(Callback):
                 p.val_ll_mean is None or point.val_ll_mean > p.val_ll_mean for p in self.points):
             keep_as_selected(Path(engine.run_dir) / "checkpoints", st.step)
         self.points.append(point)
+        if self.record is not None:
+            append_jsonl(self.record, {"point": asdict(point), "eval_total": self.eval_total,
+                                       "eval_cpu_total": self.eval_cpu_total})
         if self.log is not None:
             self.log(f"step {point.step} epoch {point.epochs:.1f} train {train_seconds / 60:.1f} min "
                      f"(CPU {cpu_seconds / 60:.1f} min): "

@@ -22,6 +22,7 @@ results folder), :mod:`.parzen_curve` (the evaluation callback and the budget), 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from gankit.config import STEPS_UNBOUNDED, Config, resolve_config
+from gankit.config import STEPS_UNBOUNDED, Config, config_from_dict, resolve_config
 from gankit.data import load_dataset
 from gankit.errors import GankitError
 from gankit.experiments.parzen_curve import BUDGET_CLOCKS
@@ -39,6 +40,10 @@ from gankit.experiments.single_run import ReproduceResult, run_single
 from gankit.metrics.parzen import real_data_reference
 from gankit.presets import preset_values
 from gankit.runs.run import create_run_dir
+from gankit.utils.atomic import write_text_atomic
+
+#: What a results folder records of its reproduce, so that ``--resume`` can continue it.
+SPEC = "reproduce.json"
 
 
 @dataclass(frozen=True)
@@ -139,7 +144,7 @@ def reproduce(dataset: str = DEFAULTS.dataset, *, out: str | Path | None = None,
               threads: int | None = None, budget_clock: str = DEFAULTS.budget_clock,
               overrides: Mapping[str, Any] | None = None, progress: bool = True,
               log: Callable[[str], None] | None = None,
-              restarts: int | None = None) -> ReproduceResult:
+              restarts: int | None = None, resume: str | Path | None = None) -> ReproduceResult:
     """Train ``preset`` on MNIST with Parzen evaluations, stop at the budget, write the results folder.
 
     ``budget_minutes`` is training time (evaluations excluded) on ``budget_clock`` (``"cpu"``:
@@ -149,8 +154,14 @@ def reproduce(dataset: str = DEFAULTS.dataset, *, out: str | Path | None = None,
     ``out`` defaults to ``results/NNNNN-reproduce-PRESET``. ``restarts``: seeds ``seed ..
     seed+restarts-1`` trained side by side, the best on validation kept; ``None``: one per core
     (:func:`default_restarts`), ``threads`` then defaulting to one each; ``threads`` is per restart.
+    ``resume``: a results folder whose reproduce was interrupted (a kill, Ctrl-C): it continues
+    with the settings recorded in its ``reproduce.json`` (the other arguments are not used),
+    keeping finished restarts and resuming the others from their newest checkpoints.
     Returns a :class:`~gankit.experiments.single_run.ReproduceResult`.
     """
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    if resume is not None:
+        return _resume(Path(resume), progress, log)
     if dataset != "mnist":
         raise GankitError(f"gankit reproduce knows the paper's MNIST experiment only (got "
                           f"'{dataset}'); TFD and CIFAR-10 have no Parzen reproduction here")
@@ -164,7 +175,6 @@ def reproduce(dataset: str = DEFAULTS.dataset, *, out: str | Path | None = None,
         raise GankitError(f"n_samples must be at least 1 (got {n_samples})")
     if restarts is not None and restarts < 1:
         raise GankitError(f"--restarts must be at least 1 (got {restarts})")
-    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     if restarts is None:
         restarts = default_restarts()
         threads = threads if threads is not None else DEFAULTS.restart_threads
@@ -189,11 +199,44 @@ def reproduce(dataset: str = DEFAULTS.dataset, *, out: str | Path | None = None,
     settings = dict(eval_every_steps=eval_every_steps, budget_minutes=budget_minutes,
                     budget_clock=budget_clock, n_samples=n_samples)
     facts = {"precision_reason": why}
+    write_text_atomic(out / SPEC, json.dumps({"dataset": dataset, "config": config.to_dict(),
+                                              "settings": settings, "facts": facts,
+                                              "restarts": restarts}, indent=2) + "\n")
+    return _start(config, out, restarts, settings, facts, progress, log)
+
+
+def _start(config: Config, out: Path, restarts: int, settings: Mapping[str, Any],
+           facts: Mapping[str, Any], progress: bool, log: Callable[[str], None],
+           resume: bool = False) -> ReproduceResult:
     if restarts > 1:
         # Computed once here and cached, rather than by every restart at the same time.
-        real_data_reference(load_dataset(config.dataset, config.data_dir), n_samples=n_samples)
-        return run_restarts(restarts, config, out, log=log, settings=settings, facts=facts)
-    return run_single(config, out, progress=progress, log=log, facts=facts, **settings)
+        real_data_reference(load_dataset(config.dataset, config.data_dir),
+                            n_samples=settings["n_samples"])
+        return run_restarts(restarts, config, out, log=log, settings=settings, facts=facts,
+                            resume=resume)
+    return run_single(config, out, progress=progress, log=log, facts=facts, resume=resume,
+                      **settings)
+
+
+def _resume(out: Path, progress: bool, log: Callable[[str], None]) -> ReproduceResult:
+    """Continue the reproduce recorded in ``out/reproduce.json``."""
+    spec_path = out / SPEC
+    if not spec_path.is_file():
+        raise GankitError(f"{out} has no {SPEC}: pass a results folder made by `gankit reproduce` "
+                          f"(this version records its settings there), or start a new one")
+    try:
+        spec = json.loads(spec_path.read_text(encoding="utf-8"))
+        config = config_from_dict(spec["config"]).validate()
+        settings, facts, restarts = dict(spec["settings"]), dict(spec["facts"]), int(spec["restarts"])
+        if set(settings) != {"eval_every_steps", "budget_minutes", "budget_clock", "n_samples"} \
+                or restarts < 1:
+            raise ValueError("unexpected settings")
+    except GankitError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        raise GankitError(f"{spec_path} is unreadable ({e}); start a new gankit reproduce") from None
+    log(f"gankit reproduce: resuming {out} ({restarts} restart(s)) with its recorded settings")
+    return _start(config, out, restarts, settings, facts, progress, log, resume=True)
 
 
 def _config(preset: str, data_dir: str | None, seed: int, threads: int | None,

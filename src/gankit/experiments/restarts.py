@@ -56,15 +56,16 @@ def threads_per_restart(restarts: int, threads: int | None) -> int:
 
 
 def run_restarts(restarts: int, config: Config, out: Path, *, log: Callable[[str], None],
-                 settings: Mapping[str, Any], facts: Mapping[str, Any] | None = None
-                 ) -> ReproduceResult:
+                 settings: Mapping[str, Any], facts: Mapping[str, Any] | None = None,
+                 resume: bool = False) -> ReproduceResult:
     """Train ``restarts`` seeds of ``config`` at once (``config.seed`` onwards, ``config.threads``
     each) with :func:`~gankit.experiments.single_run.run_single`; keep the best on validation.
 
     ``settings`` are run_single's other keyword arguments (JSON-serialisable: the evaluation
     cadence, the budget and its clock, N). Each restart is a separate process in its own session:
     the first Ctrl-C here is passed on once to each restart (which finishes its step, saves and
-    writes its results), a second one aborts them.
+    writes its results), a second one aborts them. ``resume``: ``out`` was interrupted: finished
+    restarts are kept as they are, the others resume (:func:`run_single`'s ``resume``).
     """
     seeds = [config.seed + i for i in range(restarts)]
     folders = {s: out / "restarts" / f"seed-{s}" for s in seeds}
@@ -74,7 +75,7 @@ def run_restarts(restarts: int, config: Config, out: Path, *, log: Callable[[str
     procs = {}
     for s in seeds:
         child = {"config": dataclasses.replace(config, seed=s).to_dict(), "out": str(folders[s]),
-                 "settings": dict(settings), "facts": dict(facts or {})}
+                 "settings": dict(settings), "facts": dict(facts or {}), "resume": resume}
         procs[s] = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(child)],
                                     start_new_session=True)
     codes = _wait_all(procs, log)
@@ -147,10 +148,10 @@ def child_main(spec: dict[str, Any]) -> int:
 
     try:
         run_single(config, Path(spec["out"]), progress=False, log=log, facts=spec.get("facts"),
-                   **spec["settings"])
+                   resume=bool(spec.get("resume")), **spec["settings"])
     except GankitError as e:
         log(f"error: {e}")
-        return 2
+        return getattr(e, "exit_code", 2)
     except KeyboardInterrupt:  # a second Ctrl-C: aborted, as gankit's CLI does it
         log("aborted")
         return 130

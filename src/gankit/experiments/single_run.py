@@ -40,6 +40,7 @@ from gankit.runs.run import load_run
 from gankit.runs.train import train
 from gankit.utils.atomic import write_text_atomic
 from gankit.utils.environment import environment
+from gankit.utils.jsonl import read_jsonl
 from gankit.utils.report import write_report_pages
 
 
@@ -55,13 +56,18 @@ class ReproduceResult:
 
 def run_single(config: Config, out: Path, *, eval_every_steps: int, budget_minutes: float | None,
                budget_clock: str, n_samples: int, progress: bool, log: Callable[[str], None],
-               facts: Mapping[str, Any] | None = None) -> ReproduceResult:
+               facts: Mapping[str, Any] | None = None, resume: bool = False) -> ReproduceResult:
     """Train ``config`` (its seed, threads and precision as given) into ``out/runs`` with Parzen
     evaluations, stop at the budget, and write the results folder ``out``.
 
     ``budget_minutes`` is training time on ``budget_clock`` (evaluations excluded), ``None``: the
     config's ``steps``. ``facts`` are added to ``environment.json`` (e.g. why this precision).
+    ``resume``: ``out`` was interrupted: if it is finished (``summary.json``) it is returned as it
+    is, else its run is resumed from its newest checkpoint with the curve recorded so far.
     """
+    if resume and (out / "summary.json").is_file():
+        log(f"gankit reproduce: {out} is finished; kept as it is")
+        return finished_result(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -71,9 +77,17 @@ def run_single(config: Config, out: Path, *, eval_every_steps: int, budget_minut
     data = load_dataset(config.dataset, config.data_dir)
     ref = real_data_reference(data, n_samples=n_samples)  # cached after its first computation
     curve = ParzenCurve(eval_every_steps, None if budget_minutes is None else budget_minutes * 60,
-                        n_samples=n_samples, seed=config.seed, log=log, budget_clock=budget_clock)
+                        n_samples=n_samples, seed=config.seed, log=log, budget_clock=budget_clock,
+                        record=out / PARTIAL_CURVE)
+    previous = _runs_in(out / "runs") if resume else []
     try:
-        run = train(config, progress=progress, callbacks=[curve])
+        if previous:  # the interrupted run: continue it, and its curve
+            log(f"gankit reproduce: resuming {previous[-1]}")
+            curve.resume_from(read_jsonl(out / PARTIAL_CURVE))
+            run = train(resume=previous[-1], progress=progress, callbacks=[curve],
+                        steps=config.steps)
+        else:
+            run = train(config, progress=progress, callbacks=[curve])
     except BudgetReached as stop:
         log(f"gankit reproduce: stopped at the budget ({stop})")
         run = load_run(_newest_run(out / "runs"))
@@ -115,6 +129,7 @@ def run_single(config: Config, out: Path, *, eval_every_steps: int, budget_minut
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     write_report_pages(out, results_markdown(summary, curve.points, config.to_dict(), env),
                        title(summary))
+    (out / PARTIAL_CURVE).unlink(missing_ok=True)  # parzen_curve.jsonl holds the whole curve now
     sel = summary["selected"]
     paper_mean, paper_se = TABLE1_MNIST
     log(f"gankit reproduce: final Parzen LL {summary['final']['ll_mean']:.1f} +- "
@@ -125,11 +140,30 @@ def run_single(config: Config, out: Path, *, eval_every_steps: int, budget_minut
     return ReproduceResult(out, Path(run.path), curve.points, summary)
 
 
+def _runs_in(runs_dir: Path) -> list[Path]:
+    return sorted(p for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
+
+
 def _newest_run(runs_dir: Path) -> Path:
-    runs = sorted(p for p in runs_dir.iterdir() if p.is_dir())
+    runs = _runs_in(runs_dir)
     if not runs:
         raise GankitError(f"no run folder in {runs_dir}")
     return runs[-1]
 
 
-__all__ = ["ReproduceResult", "run_single"]
+def finished_result(out: Path) -> ReproduceResult:
+    """The :class:`ReproduceResult` of a finished results folder, read back from its files."""
+    try:
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        points = [CurvePoint(**json.loads(line)) for line in
+                  (out / "parzen_curve.jsonl").read_text(encoding="utf-8").splitlines() if line]
+        return ReproduceResult(out, Path(summary["run_dir"]), points, summary)
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        raise GankitError(f"{out} has an unreadable summary.json or parzen_curve.jsonl ({e}); "
+                          f"remove summary.json to redo its results") from None
+
+
+#: The curve so far, one line per evaluation, while training runs (what a resume continues).
+PARTIAL_CURVE = "parzen_curve.partial.jsonl"
+
+__all__ = ["PARTIAL_CURVE", "ReproduceResult", "finished_result", "run_single"]

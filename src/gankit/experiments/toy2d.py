@@ -116,7 +116,7 @@ def toy2d_config(data: str = "ring8", steps: int | None = None, seed: int = 0,
                           runs_dir=None if runs_dir is None else str(runs_dir))
 
 
-def figure_toy2d(data: str = "ring8", steps: int | None = None, out: str | Path = "runs/figure-toy2d",
+def figure_toy2d(data: str = "ring8", steps: int | None = None, out: str | Path = "figures/figure-toy2d",
                  seed: int = 0, log: Callable[[str], None] | None = None,
                  n_snapshots: int = N_SNAPSHOTS) -> dict:
     """Train the preset (the run folder goes in ``out/runs``, as ``gankit reproduce``'s), draw
