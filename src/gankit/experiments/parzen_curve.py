@@ -91,6 +91,7 @@ class ParzenCurve(Callback):
     record: Path | None = None   # each point is appended here as it is made, for a resume
     _last: tuple[int, float] = (0, 0.0)  # (step, budget clock) at the previous snapshot
     _restored: list[dict] = field(default_factory=list)  # rows of ``record`` to resume from
+    _resuming: bool = False
 
     def __post_init__(self) -> None:
         if self.budget_clock not in BUDGET_CLOCKS:
@@ -100,6 +101,7 @@ class ParzenCurve(Callback):
         """Continue the curve of an interrupted run: ``rows`` are what ``record`` held. The points
         after the step the run resumes from are dropped in :meth:`on_start` (they are redone)."""
         self._restored = [r for r in rows if isinstance(r.get("point"), dict)]
+        self._resuming = True
 
     def on_start(self, engine) -> None:
         """Start the CPU clock as training starts, and note the device. A resumed run takes back
@@ -121,6 +123,12 @@ class ParzenCurve(Callback):
             self._last = (engine.state.step, clock)
         if self.record is not None:  # the record holds exactly the points kept
             write_text_atomic(self.record, "".join(json.dumps(r) + "\n" for r in kept))
+        step = engine.state.step
+        if (self._resuming and step > 0 and step % self.eval_every_steps == 0
+                and not any(p.step == step for p in self.points)):
+            # killed between this step's checkpoint and its evaluation: evaluate it now
+            self._evaluate(engine, engine.state.elapsed - self.eval_total,
+                           time.process_time() - self.cpu_start - self.eval_cpu_total)
 
     def on_snapshot(self, engine) -> None:
         st = engine.state
