@@ -3,8 +3,8 @@ without write permission. Every writer of gankit (checkpoints, sample grids, fig
 turns such a failure into one :class:`WriteFailed` line naming the file, the cause and what to do.
 
 safetensors reports its I/O errors as ``SafetensorError`` (not ``OSError``), with the OS error code
-only in its message ("... Os { code: 28, kind: StorageFull, ... }"); :func:`write_failure` reads it
-from there.
+only in its message ("I/O error: No space left on device (os error 28)", or "Os { code: 28, ...
+}"); :func:`write_failure` reads it from there.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ CAUSES = {
 #: The errors that are the environment's, not gankit's: translated wherever they surface.
 DISK_ERRNOS = frozenset(CAUSES)
 
-_OS_CODE = re.compile(r"code:\s*(\d+)")
+_OS_CODE = re.compile(r"(?:code:\s*|os error\s+)(\d+)")
 
 
 class WriteFailed(GankitError):
