@@ -130,3 +130,46 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     from gankit import load_run
 
     assert load_run(run_dir).step == step
+
+
+def test_version_prints_the_package_version(capsys):
+    from gankit.version import __version__
+
+    code, out, err = run_cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"gankit {__version__}" and err == ""
+
+
+def test_ctrl_c_outside_training_is_one_line(capsys, monkeypatch):
+    import gankit.runs.train as train_module
+
+    def interrupted(*a, **kw):  # e.g. while a data set loads, before training started
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "_load_data", interrupted)
+    code, out, err = run_cli(capsys, "train", "--steps", "5", "--quiet")
+    assert code == 130 and "Traceback" not in err
+    assert err.strip().splitlines() == ["gankit: error: interrupted by Ctrl-C; files are written "
+                                        "atomically, so none is half-written"]
+
+
+@pytest.mark.parametrize("argv, default", [
+    (["figure1"], "figures/figure1-gauss"), (["figure1", "--data", "mixture"], "figures/figure1-mixture"),
+    (["figure", "toy2d"], "figures/figure-toy2d"), (["figure", "dirac"], "figures/figure-dirac"),
+])
+def test_figures_go_to_figures_not_beside_the_numbered_runs(capsys, monkeypatch, argv, default):
+    import gankit.experiments.figure1 as figure1
+    import gankit.experiments.toy2d as toy2d
+    import gankit.figures.dirac as dirac
+
+    seen = []
+
+    def record(*a, steps=None, **kw):  # stands in for the three (keeps dirac's `steps` default)
+        seen.append(str(a[2] if len(a) > 2 else a[0]))
+        return {}
+
+    monkeypatch.setattr(figure1, "figure1", record)
+    monkeypatch.setattr(toy2d, "figure_toy2d", record)
+    monkeypatch.setattr(dirac, "figure_dirac", record)
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert seen == [default] and not default.startswith("runs")
