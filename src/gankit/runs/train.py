@@ -339,8 +339,13 @@ def _resume(path: Path, progress: bool, overrides: dict[str, Any],
             def restore(engine: Engine) -> None:
                 restore_state(engine.state, tensors, meta)
                 pending_from_meta(engine, meta.get("log_interval"))
-                if info.is_main and not branch:
+                if info.is_main and not branch:  # rows after the checkpoint: redone
                     _write_stats(out / "stats.jsonl", _stats_until(out / "stats.jsonl", step, drop_row))
+                    metrics = read_jsonl(out / "metrics.jsonl")
+                    redone = [r for r in metrics if _step_after(r, step)]
+                    if redone:
+                        _write_stats(out / "metrics.jsonl",
+                                     [r for r in metrics if not _step_after(r, step)])
                     write_text_atomic(out / "config.json", config.to_json() + "\n")
                 if info.is_main:
                     print(f"gankit: resuming {out} from {ckpt.name} (step {step} of {config.steps})",
@@ -427,6 +432,10 @@ def _stats_until(path: Path, step: int, drop_row_at_step: bool = False) -> list[
     """The rows of ``path`` up to ``step`` (without the one at ``step`` if asked)."""
     return [r for r in read_jsonl(path) if isinstance(r.get("step", 0), (int, float))
             and (r.get("step", 0) < step or (r.get("step", 0) == step and not drop_row_at_step))]
+
+
+def _step_after(row: dict, step: int) -> bool:
+    return isinstance(row.get("step"), (int, float)) and row["step"] > step
 
 
 def _write_stats(path: Path, rows: Sequence[dict]) -> None:
