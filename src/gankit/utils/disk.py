@@ -67,7 +67,7 @@ def write_failure(exc: BaseException, path: str | Path | None = None) -> WriteFa
     else:
         cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         todo = "check the folder is writable and the disk has space"
-    where = f" {path}" if path else ""
+    where = f" {path}" if path else " a file"
     return WriteFailed(f"cannot write{where} ({cause}); {todo}", Path(path) if path else None, code)
 
 
