@@ -96,9 +96,9 @@ def read_bounded(path: str | Path, limit: int, what: str = "file", hint: str = "
         if size > limit:
             raise DataError(f"{path} holds {human_bytes(size)}, more than a {what} can "
                             f"({human_bytes(limit)}){tail}")
-        data = f.read(limit + 1)  # a file that grew since fstat is still bounded
-    if len(data) > limit:
-        raise DataError(f"{path} grew past {human_bytes(limit)} while being read{tail}")
+        data = f.read(size + 1)  # not limit + 1: read(n) allocates n bytes up front
+    if len(data) > size:  # it grew since fstat: still bounded, but not what was checked
+        raise DataError(f"{path} changed while being read{tail}")
     return data
 
 
