@@ -37,7 +37,7 @@ def human_bytes(n: int) -> str:
     """``1536`` -> ``'1.5 KB'`` (powers of 1000, as file managers show sizes)."""
     for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
         if n < 1000 or unit == "PB":
-            return f"{n} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
+            return (f"{n} byte{'' if n == 1 else 's'}" if unit == "bytes" else f"{n:.1f} {unit}")
         n /= 1000
     raise AssertionError  # unreachable
 
