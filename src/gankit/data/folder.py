@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import stat
 import sys
@@ -308,8 +309,9 @@ def _decode_all(root: Path, files: list[_Entry], size: int, channels: str, alpha
 
 
 def _too_large(w: int, h: int) -> str:
+    side = math.isqrt(MAX_PIXELS)
     return (f"too large to decode ({w}x{h} = {w * h:,} pixels; at most {MAX_PIXELS:,} per image, "
-            f"4096x4096): shrink it, or leave it out")
+            f"{side}x{side}): shrink it, or leave it out")
 
 
 def _decode_one(path: Path, size: int, alpha: str = "white", budget: _PixelBudget | None = None
