@@ -18,7 +18,7 @@ from gankit.config import STEPS_UNBOUNDED
 from gankit.diagnose import diagnose
 from gankit.runs.checkpoint import checkpoint_files
 from gankit.runs.status import read_status
-from gankit.utils.jsonl import read_jsonl
+from gankit.utils.jsonl import read_json_object, read_jsonl
 
 #: metric -> (its headline value, True if higher is better); other metrics are listed by neither.
 HEADLINES: dict[str, tuple[str, bool]] = {
@@ -58,7 +58,7 @@ def is_run_folder(path: Path) -> bool:
 def summarize_run(run_dir: str | Path, now: float | None = None) -> RunSummary:
     """The summary of one run folder; missing or unreadable files leave their fields empty."""
     run_dir = Path(run_dir)
-    config = _read_json(run_dir / "config.json")
+    config = read_json_object(run_dir / "config.json")
     stats = read_jsonl(run_dir / "stats.jsonl")
     metrics = read_jsonl(run_dir / "metrics.jsonl")
     status = read_status(run_dir)
@@ -148,14 +148,6 @@ def _age(run_dir: Path, now: float | None) -> float | None:
     times = [p.stat().st_mtime for p in (run_dir / "stats.jsonl", run_dir / "status.json",
                                          run_dir / "config.json") if p.is_file()]
     return max(0.0, (now or time.time()) - max(times)) if times else None
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _int(v: Any) -> int | None:
