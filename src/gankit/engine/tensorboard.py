@@ -17,6 +17,7 @@ appears once. Only rank 0 logs (a callback's default). The writer is TensorBoard
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,8 @@ METRIC_BOOKKEEPING = ("metric", "step", "seed", "dataset", "source", "time", "se
 def require_tensorboard() -> None:
     """One :class:`ConfigError` line naming the install command when the package is missing."""
     try:
-        import tensorboard  # noqa: F401  (the writer below needs it)
-        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+        importlib.import_module("tensorboard")
+        importlib.import_module("torch.utils.tensorboard")  # fails without the package too
     except ImportError:
         raise ConfigError(f"the tensorboard logger needs the tensorboard package; install it with "
                           f"{INSTALL_HINT}, or drop 'tensorboard' from --loggers") from None

@@ -7,7 +7,6 @@ of :mod:`gankit.diagnose` and the age of its last write.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
