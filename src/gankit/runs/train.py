@@ -28,6 +28,7 @@ from gankit.figures import plot_curves, save_samples
 from gankit.runs.checkpoint import prune_checkpoints, restore_state, save_checkpoint, state_to_checkpoint
 from gankit.runs.diagnosis import diagnose_run, write_report
 from gankit.runs.run import Run, create_run_dir, newest_good_checkpoint, run_dir_of
+from gankit.runs.status import RunStatus
 from gankit.utils.atomic import write_text_atomic
 from gankit.utils.environment import environment
 from gankit.utils.jsonl import read_jsonl
@@ -188,7 +189,8 @@ def _run(config: Config, dataset: Dataset, run_dir: Path, progress: bool,
         (run_dir / "samples").mkdir(exist_ok=True)
     checkpoints = Checkpoints(run_dir)
     loggers = [LOGGERS.get(name)(run_dir, config, progress) for name in logger_names(config)]
-    own: list[Callback] = [*loggers, SampleGrids(run_dir), checkpoints, Curves(run_dir)]
+    own: list[Callback] = [*loggers, RunStatus(run_dir), SampleGrids(run_dir), checkpoints,
+                          Curves(run_dir)]
     extra = [cb if isinstance(cb, Callback) else OnSnapshot(cb) for cb in callbacks]
     engine = Engine(config, dataset, [*own, *extra, DiagnosisReport(run_dir)], info, device)
     engine.run_dir = run_dir
