@@ -124,8 +124,8 @@ def test_every_old_name_resolves_to_the_same_values_and_learning_rates(name):
     new = cfg.to_dict()
     assert {k: new[k] for k in old} == old
     # fields added since, at values that change nothing: the same maths, the same logs
-    assert set(new) - set(old) == {"lr_schedule", "g_input", "loggers"}
-    assert (cfg.g_input, cfg.loggers) == ("z", "")
+    assert set(new) - set(old) == {"lr_schedule", "g_input", "loggers", "image_alpha"}
+    assert (cfg.g_input, cfg.loggers, cfg.image_alpha) == ("z", "", "white")
     # the old second phase, now lr_schedule: the same rates bit for bit, up to 200,000 updates
     assert [list(player_learning_rates(s, cfg)) for s in BEFORE["steps"]] == before["learning_rates"]
 

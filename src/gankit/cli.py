@@ -22,7 +22,7 @@ from gankit.version import __version__
 
 #: Modules of gankit.commands that add a verb: each defines ``register(subparsers)``, which adds a
 #: parser and sets ``handler`` (a function args -> exit status) with ``set_defaults``.
-COMMANDS: list[str] = ["eval", "figures", "reproduce", "diagnose", "export"]
+COMMANDS: list[str] = ["eval", "figures", "reproduce", "diagnose", "export", "runs", "report"]
 
 
 class _Parser(argparse.ArgumentParser):

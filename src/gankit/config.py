@@ -28,6 +28,7 @@ DEVICES = ("cpu", "cuda", "auto")
 PRECISIONS = ("fp32", "bf16")
 G_ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid")
 IMAGE_CHANNELS = ("auto", "gray", "rgb")
+IMAGE_ALPHA = ("white", "black", "skip")
 G_INPUTS = ("z", "logit")
 
 
@@ -57,6 +58,8 @@ class Config:
     image_size: int = _f(32, "folder dataset: resize (shorter side) and centre-crop images to this "
                              "many pixels square")
     image_channels: str = _f("auto", "folder dataset: gray, rgb, or auto (what most images are)")
+    image_alpha: str = _f("white", "folder dataset: what transparent pixels become: white or "
+                                   "black (composited over it), or skip (leave such images out)")
 
     # --- the networks (Section 3 of the paper: G and D are multilayer perceptrons) -------------
     z_dim: int = _f(100, "dimension of the noise z")
@@ -176,6 +179,7 @@ class Config:
                               f"({self.g_activation}) but g_hidden has {len(self.g_hidden)} "
                               f"layers; give one name, or one per hidden layer")
         _choice("image_channels", self.image_channels, IMAGE_CHANNELS)
+        _choice("image_alpha", self.image_alpha, IMAGE_ALPHA)
         if self.conv_width < 1:
             raise ConfigError(f"conv_width must be at least 1 (got {self.conv_width}); pass "
                               f"--conv-width with a positive integer, e.g. 64")

@@ -183,3 +183,23 @@ def test_a_toy_sample_file_is_scored_with_dataset(tmp_path, run_cli, one_line_er
     line = one_line_error(*run_cli("eval", "--samples", tmp_path / "s.npy", "--dataset",
                                    "grid26", "--metric", "toy_modes"))
     assert "unknown dataset 'grid26'" in line
+
+
+def test_npy_header_declaring_a_huge_shape_is_one_line(tmp_path, run_cli, one_line_error,
+                                                       monkeypatch):
+    """Issue 18: a 128-byte .npy declaring (2^40, 784) float32 (3.4 PB) was a traceback; the
+    header is now checked against the file's size before anything is allocated."""
+    path = tmp_path / "huge.npy"
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "<f4", "fortran_order": False, "shape": (2 ** 40, 784)})
+        f.write(bytes(64))
+    line = one_line_error(*run_cli("eval", "--metric", "parzen", "--samples", path))
+    assert str(path) in line and "(1099511627776, 784)" in line and "64 bytes" in line
+    # within the file's size but over the limit: refused too, by name
+    import gankit.commands.eval as eval_command
+
+    np.save(tmp_path / "big.npy", np.zeros((100, 784), np.float32))
+    monkeypatch.setattr(eval_command, "MAX_SAMPLE_BYTES", 1000)
+    line = one_line_error(*run_cli("eval", "--samples", tmp_path / "big.npy"))
+    assert "more than the 1.0 KB gankit reads here" in line

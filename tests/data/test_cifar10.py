@@ -177,3 +177,30 @@ def test_dcgan_cifar10_preset():
     cfg = resolve_config("dcgan-cifar10")
     assert (cfg.dataset, cfg.arch, cfg.z_dist, cfg.lr_g, cfg.adam_beta1) == (
         "cifar10", "conv", "normal", 2e-4, 0.5)
+
+
+# --- issue 18: only regular files, bounded reads, a deadline for the download ---------------------
+
+def test_fifo_and_oversized_batch_files_are_refused_unread(tmp_path, no_hang):
+    import os
+
+    write_bins(tmp_path, make_batches())
+    path = tmp_path / cifar10.TRAIN_FILES[2]
+    with open(path, "r+b") as f:  # sparse: 1 GB on paper, nothing on disk
+        f.truncate(1_000_000_000)
+    with pytest.raises(DataError, match="more than a CIFAR-10 batch file"):
+        load_dataset("cifar10", str(tmp_path))
+    path.unlink()
+    os.mkfifo(path)
+    with pytest.raises(DataError, match="is a FIFO .named pipe., not a regular file"):
+        no_hang(load_dataset, "cifar10", str(tmp_path), fifo=path)
+
+
+def test_stalled_download_stops_at_the_deadline(tmp_path, monkeypatch, dribble, no_hang, no_proxy):
+    slow = dribble(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", bytes(100_000), 0.2)
+    monkeypatch.setenv("GANKIT_CIFAR10_MIRRORS", slow.url)
+    monkeypatch.setenv("GANKIT_DOWNLOAD_DEADLINE", "0.5")
+    with pytest.raises(DataError) as info:
+        no_hang(load_dataset, "cifar10", None, limit=20)
+    assert slow.url in str(info.value) and "not complete after 0.5 s" in str(info.value)
+    assert not list((tmp_path / "cache").rglob("*.part"))

@@ -201,3 +201,201 @@ def test_load_dataset_passes_the_configs_image_options(tmp_path):
 def test_new_config_fields_are_validated(overrides, message):
     with pytest.raises(ConfigError, match=message):
         check_config(resolve_config(**overrides))
+
+
+# --- issue 18: hazards (bounds, FIFOs) and honesty (duplicates, upscaling, alpha, the full list) ---
+
+def png_declaring(path: Path, width: int, height: int) -> None:
+    """A tiny PNG whose header declares ``width`` x ``height`` RGBA pixels (the data is a few
+    rows): what a 531 KB 13000x13000 PNG looks like to Image.open, without writing one."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    rows = zlib.compress(b"\x00" + bytes(4 * width) * 2)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", rows)
+                     + chunk(b"IEND", b""))
+
+
+def test_huge_declared_images_are_skipped_before_decoding(tmp_path, monkeypatch):
+    """13000x13000 (169 M pixels, under Pillow's own 179 M refusal) decoded to 2.2 GB before,
+    with no warning; now the header's size is checked first and the file is skipped."""
+    d = tmp_path / "d"
+    d.mkdir()
+    png_declaring(d / "huge.png", 13000, 13000)
+    Image.fromarray(rgb(8, 8)).save(d / "ok.png")
+    loads = []
+    real_load = Image.Image.load
+    monkeypatch.setattr(Image.Image, "load", lambda self: (loads.append(self.size),
+                                                           real_load(self))[1])
+    data = load_folder(str(d), image_size=8, quiet=True)
+    assert data.report.used == ["ok.png"]
+    reason = dict(data.report.skipped)["huge.png"]
+    assert "too large to decode (13000x13000 = 169,000,000 pixels" in reason
+    assert (13000, 13000) not in loads  # never decoded
+
+
+def test_pixel_bound_and_shared_budget(tmp_path, monkeypatch):
+    """One image may decode to MAX_PIXELS; the threads together hold at most PIXEL_BUDGET."""
+    import gankit.data.folder as folder
+
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in range(6):
+        Image.fromarray(rgb(20, 20, i)).save(d / f"p{i}.png")
+    Image.fromarray(rgb(21, 20, 9)).save(d / "big.png")
+    monkeypatch.setattr(folder, "MAX_PIXELS", 400)
+    monkeypatch.setattr(folder, "PIXEL_BUDGET", 800)
+    peak = []
+
+    class Recording(folder._PixelBudget):
+        def acquire(self, n):
+            super().acquire(n)
+            peak.append(self.used)
+
+    monkeypatch.setattr(folder, "_PixelBudget", Recording)
+    data = load_folder(str(d), image_size=8, quiet=True)
+    assert len(data.report.used) == 6 and "big.png" in dict(data.report.skipped)
+    assert len(peak) == 6 and max(peak) <= 800
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_named_like_an_image_is_skipped_not_read(tmp_path, no_hang, capsys):
+    d = tmp_path / "d"
+    d.mkdir()
+    Image.fromarray(rgb(8, 8)).save(d / "ok.png")
+    os.mkfifo(d / "pipe.png")
+    os.symlink(d / "missing.png", d / "dangling.png")
+    data = no_hang(load_folder, str(d), image_size=8, fifo=d / "pipe.png")
+    reasons = dict(data.report.skipped)
+    assert data.report.used == ["ok.png"]
+    assert reasons["pipe.png"].startswith("a FIFO (named pipe), not a regular file")
+    assert reasons["dangling.png"].startswith("a dangling link, not a regular file")
+    assert "skipped pipe.png: a FIFO" in capsys.readouterr().err
+    # swapped in after the listing: refused on the opened descriptor, still without blocking
+    from gankit.data.folder import _decode_one
+
+    assert "FIFO" in no_hang(_decode_one, d / "pipe.png", 8, fifo=d / "pipe.png")
+
+
+def test_links_and_copies_are_counted_as_duplicates(tmp_path, capsys):
+    """Like the Tango icon theme: most paths are links to a few files, and one is a copy."""
+    d = tmp_path / "d"
+    (d / "sub").mkdir(parents=True)
+    Image.fromarray(rgb(8, 8, 1)).save(d / "z_real.png")
+    Image.fromarray(rgb(8, 8, 2)).save(d / "sub" / "other.png")
+    os.symlink(d / "z_real.png", d / "a_link.png")  # sorts before the file it points to
+    os.symlink("z_real.png", d / "b_link.png")
+    os.symlink(d / "sub" / "other.png", d / "sub" / "c_link.png")
+    (d / "zz_copy.png").write_bytes((d / "z_real.png").read_bytes())  # of copies: the first kept
+    data = load_folder(str(d), image_size=8, image_channels="rgb")
+    report = data.report
+    assert report.used == ["sub/other.png", "z_real.png"]  # the real files, not the links
+    assert dict(report.duplicates) == {
+        "a_link.png": "same file as z_real.png (a link)",
+        "b_link.png": "same file as z_real.png (a link)",
+        "sub/c_link.png": "same file as sub/other.png (a link)",
+        "zz_copy.png": "same bytes as z_real.png"}
+    assert data.train.shape == (2, 3, 8, 8) and report.skipped == []
+    assert "4 duplicates left out (3 paths to a file already used" in capsys.readouterr().err
+    # a link pointed elsewhere is a change: decoded again, not taken from the cache
+    (d / "b_link.png").unlink()
+    Image.fromarray(rgb(8, 8, 3)).save(d / "third.png")
+    os.utime(d / "third.png", ns=(1, 1))
+    os.symlink("third.png", d / "b_link.png")
+    again = load_folder(str(d), image_size=8, image_channels="rgb", quiet=True)
+    assert not again.report.from_cache and "b_link.png" in dict(again.report.duplicates)
+    assert again.report.used == ["sub/other.png", "third.png", "z_real.png"]
+
+
+def test_upscaled_images_are_counted_and_said(tmp_path, capsys):
+    d = tmp_path / "d"
+    d.mkdir()
+    Image.fromarray(rgb(16, 16, 1)).save(d / "icon16.png")
+    Image.fromarray(rgb(64, 40, 2)).save(d / "wide.png")  # shorter side 40 >= 32
+    Image.fromarray(rgb(100, 24, 3)).save(d / "tall.png")  # shorter side 24 < 32
+    data = load_folder(str(d), image_size=32)
+    assert data.report.upscaled == ["icon16.png", "tall.png"]
+    assert ("2 of 3 images are smaller than 32x32 and were upscaled"
+            in capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("alpha, level", [("white", 1.0), ("black", 0.0), ("skip", None)])
+def test_alpha_policy_is_chosen_and_stated(tmp_path, capsys, alpha, level):
+    d = tmp_path / "d"
+    d.mkdir()
+    clear = np.zeros((8, 8, 4), np.uint8)
+    clear[..., 0] = 255  # transparent red: its colour must not show
+    Image.fromarray(clear, "RGBA").save(d / "clear.png")
+    Image.fromarray(np.dstack([rgb(8, 8), np.full((8, 8), 255, np.uint8)]), "RGBA").save(
+        d / "opaque.png")  # an alpha channel, but nothing transparent
+    Image.fromarray(rgb(8, 8, 2)).save(d / "plain.png")
+    data = load_folder(str(d), image_size=8, image_channels="rgb", image_alpha=alpha)
+    err = capsys.readouterr().err
+    if level is None:
+        assert data.report.used == ["opaque.png", "plain.png"]
+        assert dict(data.report.skipped)["clear.png"].startswith("has transparent pixels")
+        assert "1 images with transparent pixels left out (--image-alpha skip)" in err
+    else:
+        assert data.report.transparent == ["clear.png"]
+        assert_close(data.train[data.report.used.index("clear.png")],
+                     torch.full((3, 8, 8), level))
+        assert f"1 images have transparent pixels, composited over {alpha}" in err
+    with pytest.raises(DataError, match="image_alpha must be one of white, black, skip"):
+        load_folder(str(d), image_alpha="pink")
+
+
+def test_image_alpha_is_a_validated_config_field_passed_to_the_loader(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    Image.fromarray(np.zeros((8, 8, 4), np.uint8), "RGBA").save(d / "clear.png")
+    cfg = resolve_config("dcgan-folder", data_dir=str(d), image_size=28, image_alpha="black")
+    assert load_dataset(cfg.dataset, cfg.data_dir, cfg).train.max() == 0.0
+    with pytest.raises(ConfigError, match="image_alpha"):
+        check_config(resolve_config(image_alpha="pink"))
+
+
+def test_full_list_of_skips_and_duplicates_is_written_and_its_path_printed(tmp_path, capsys):
+    d = tmp_path / "d"
+    d.mkdir()
+    Image.fromarray(rgb(8, 8)).save(d / "ok.png")
+    os.symlink("ok.png", d / "same.png")
+    for i in range(25):
+        (d / f"note{i:02d}.txt").write_text("x")
+    data = load_folder(str(d), image_size=8)
+    err = capsys.readouterr().err
+    assert err.count("  skipped note") == 20 and "... and 5 more" in err
+    listed = Path(data.report.list_file)
+    assert f"full list of used, skipped and duplicate files: {listed}" in err
+    assert listed.parent == tmp_path / "cache" / "folders"
+    rows = [line.split("\t") for line in listed.read_text().splitlines()
+            if not line.startswith("#")]
+    assert sorted(r[1] for r in rows if r[0] == "skipped") == [f"note{i:02d}.txt" for i in range(25)]
+    assert [r[:2] for r in rows if r[0] in ("used", "duplicate")] == [
+        ["used", "ok.png"], ["duplicate", "same.png"]]
+    # from the cache: the same report, the same list file
+    cached = load_folder(str(d), image_size=8, quiet=True)
+    assert cached.report.from_cache and cached.report.list_file == str(listed)
+    assert cached.report.duplicates == data.report.duplicates
+
+
+def test_cache_key_covers_the_alpha_policy_and_a_forged_cache_npy_is_not_loaded(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    Image.fromarray(np.zeros((8, 8, 4), np.uint8), "RGBA").save(d / "clear.png")
+    white = load_folder(str(d), image_size=8, image_channels="rgb", quiet=True)
+    black = load_folder(str(d), image_size=8, image_channels="rgb", image_alpha="black",
+                        quiet=True)
+    assert not black.report.from_cache and white.train.min() == 1.0 and black.train.max() == 0.0
+    # a cache .npy whose header declares (2^40, 784) uint8: ignored (decoded again), never loaded
+    for npy in (tmp_path / "cache" / "folders").glob("*.npy"):
+        with open(npy, "wb") as f:
+            np.lib.format.write_array_header_1_0(
+                f, {"descr": "|u1", "fortran_order": False, "shape": (2 ** 40, 784)})
+    again = load_folder(str(d), image_size=8, image_channels="rgb", quiet=True)
+    assert not again.report.from_cache
+    assert_close(again.train, white.train)

@@ -10,6 +10,7 @@ import functools
 import gzip
 import hashlib
 import http.server
+import os
 import socket
 import struct
 import threading
@@ -579,3 +580,138 @@ def test_cli_checksum_failure(tmp_path, mirror, cache, monkeypatch, capsys):
     assert_one_error_line(err, "checksum", FILES["train_images"])
     assert_no_run_folder(runs)
     assert cached_names(cache) == []
+
+
+# --- issue 18: bounded reads, bombs, stalled mirrors, FIFOs ---------------------------------------
+
+def peak_python_memory(fn, *args):
+    """(outcome or the DataError raised, peak bytes allocated by Python meanwhile)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        try:
+            result = fn(*args)
+        except DataError as e:
+            result = e
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_gzip_bomb_in_data_dir_is_stopped_at_mnists_size(tmp_path, arrays, gzip_bomb, capsys):
+    """A 100 KB gzip expanding to 100 MB as train-images: decompression stops at the official
+    47 MB (before: all of it, 4.2 GB for the 17 MB bomb of the issue, then a MemoryError)."""
+    paths = write_mnist(tmp_path / "m", arrays, gz=True)
+    header = struct.pack(">IIII", 2051, 60_000, 28, 28)
+    on_disk = gzip_bomb(paths["train_images"], 100_000_000, head=header)
+    assert on_disk < 1_000_000
+    error, peak = peak_python_memory(load_mnist, str(tmp_path / "m"))
+    assert isinstance(error, DataError)
+    message = str(error)
+    assert str(paths["train_images"]) in message and "decompresses to more than" in message
+    assert "47.0 MB" in message and "\n" not in message
+    assert peak < 99_000_000  # the 47 MB limit (and a copy), never the 100 MB
+    runs = tmp_path / "runs"
+    code, err = run_cli(capsys, runs, "--data-dir", str(tmp_path / "m"))
+    assert code == 2
+    assert_one_error_line(err, str(paths["train_images"]), "decompression bomb")
+    assert_no_run_folder(runs)
+
+
+def test_uncompressed_file_larger_than_mnists_is_refused_unread(tmp_path, arrays, monkeypatch):
+    paths = write_mnist(tmp_path / "m", arrays)
+    with open(paths["train_labels"], "r+b") as f:  # sparse: 1 GB on paper, nothing on disk
+        f.truncate(1_000_000_000)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("read whole"))
+    message = error_of(tmp_path / "m")
+    assert str(paths["train_labels"]) in message and "more than a MNIST file can" in message
+
+
+def test_idx_dims_whose_product_wraps_are_a_data_error(mnist_dir):
+    """(2^22, 2^22, 2^20) multiplies to 2^64, which wrapped to 0 in int64: a header-only file
+    then passed the length check and reshape raised a traceback."""
+    path = mnist_dir / FILES["train_images"]
+    path.write_bytes(struct.pack(">IIII", 2051, 2 ** 22, 2 ** 22, 2 ** 20))
+    message = error_of(mnist_dir)
+    assert str(path) in message and "(4194304, 4194304, 1048576)" in message
+    assert str(16 + 2 ** 64) in message
+
+
+def test_fifo_named_like_an_mnist_file_is_refused_not_read(mnist_dir, no_hang):
+    path = mnist_dir / FILES["test_labels"]
+    path.unlink()
+    os.mkfifo(path)
+    with pytest.raises(DataError) as info:
+        no_hang(load_mnist, str(mnist_dir), fifo=path)
+    assert str(path) in str(info.value) and "FIFO" in str(info.value)
+
+
+def test_mirror_gzip_bomb_is_stopped_before_the_md5(mirror, cache, monkeypatch, gzip_bomb):
+    """A mirror serving a bomb: the download is verified by decompressing only up to the
+    official size, so it fails as a checksum that cannot be verified (before: 4.2 GB)."""
+    name = FILES["train_labels"]
+    gzip_bomb(mirror.root / "good" / (name + ".gz"), 50_000_000)
+    use_mirrors(monkeypatch, mirror.url + "good/")
+    error, peak = peak_python_memory(load_mnist, None)
+    assert isinstance(error, DataError)
+    assert "checksum not verified" in str(error) and "decompresses to more than" in str(error)
+    assert peak < 10_000_000  # labels: 60,008 bytes at most
+    assert not any(n.startswith(name) for n in cached_names(cache))
+
+
+def test_original_gz_is_verified_by_its_own_md5_without_decompressing(mirror, cache, arrays,
+                                                                       monkeypatch):
+    served = {n: (mirror.root / "good" / (n + ".gz")).read_bytes() for n in FILES.values()}
+    monkeypatch.setattr(mnist, "GZ_MD5", {n: hashlib.md5(b).hexdigest() for n, b in served.items()})
+    monkeypatch.setattr(mnist, "read_maybe_gzip", lambda *a, **k: pytest.fail("decompressed"))
+    use_mirrors(monkeypatch, mirror.url + "good/")
+    files = mnist.download_mnist(cache / "mnist")
+    assert sorted(p.name for p in files.values()) == sorted(n + ".gz" for n in FILES.values())
+
+
+def test_stalled_mirror_hits_the_deadline_and_the_next_one_is_used(mirror, cache, arrays,
+                                                                    monkeypatch, dribble, no_hang):
+    """One byte every 0.2 s never trips the 30 s per-read timeout; the overall deadline does."""
+    slow = dribble(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", bytes(100_000), 0.2)
+    monkeypatch.setenv("GANKIT_DOWNLOAD_DEADLINE", "0.5")
+    use_mirrors(monkeypatch, slow.url, mirror.url + "good/")
+    check_dataset(no_hang(load_mnist, None), arrays, N_VAL)
+    assert cached_names(cache) == sorted(n + ".gz" for n in FILES.values())  # no .part left
+
+
+@pytest.mark.parametrize("head", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n",  # the body dribbles
+    b"",                                                    # even the headers dribble
+])
+def test_stalled_only_mirror_is_one_line_naming_it_and_the_deadline(cache, monkeypatch, dribble,
+                                                                    no_hang, no_proxy, head):
+    slow = dribble(head, b"HTTP/1.1 200 OK\r\nX: " + bytes(100_000), 0.2)
+    monkeypatch.setenv("GANKIT_DOWNLOAD_DEADLINE", "1")
+    use_mirrors(monkeypatch, slow.url)
+    with pytest.raises(DataError) as info:
+        no_hang(load_mnist, None, limit=20)
+    message = str(info.value)
+    assert slow.url in message and "not complete after 1 s" in message
+    assert "GANKIT_DOWNLOAD_DEADLINE" in message and "\n" not in message
+    assert cached_names(cache) == []
+
+
+def test_download_size_is_bounded(mirror, cache, monkeypatch, dribble, no_proxy):
+    name = FILES["train_images"]
+    monkeypatch.setitem(mnist.SIZES, name, 1000)  # what the mirror serves is larger
+    use_mirrors(monkeypatch, mirror.url + "good/")
+    with pytest.raises(DataError, match="the 2.0 KB this file can be"):
+        load_mnist(None)
+    liar = dribble(b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n", b"", 0.01)
+    use_mirrors(monkeypatch, liar.url)
+    with pytest.raises(DataError, match="server announces 100.0 GB"):
+        load_mnist(None)
+    assert not any(n.endswith(".part") for n in cached_names(cache))
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon", "inf"])
+def test_bad_deadline_setting_is_a_data_error(cache, monkeypatch, value):
+    monkeypatch.setenv("GANKIT_DOWNLOAD_DEADLINE", value)
+    with pytest.raises(DataError, match="GANKIT_DOWNLOAD_DEADLINE must be a number of seconds"):
+        load_mnist(None)

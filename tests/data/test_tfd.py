@@ -98,3 +98,29 @@ def test_cli_missing_tfd_is_one_line_exit_2_and_no_run_folder(tmp_path, capsys, 
     assert len(lines) == 1 and lines[0].startswith("gankit: error:")
     assert "TFD is not publicly downloadable" in lines[0] and "Traceback" not in err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+# --- issue 18: only regular files; declared sizes bounded before loading --------------------------
+
+def test_fifo_named_like_the_tfd_file_is_refused_not_read(tmp_path, no_hang):
+    import os
+
+    os.mkfifo(tmp_path / "TFD_48x48.mat")
+    with pytest.raises(DataError, match="is a FIFO .named pipe., not a regular file") as e:
+        no_hang(load_dataset, "tfd", str(tmp_path), fifo=tmp_path / "TFD_48x48.mat")
+    assert "\n" not in str(e.value)
+
+
+def test_declared_image_count_is_bounded_before_loading(tmp_path, monkeypatch):
+    import struct
+
+    path = tmp_path / "TFD_48x48.mat"
+    write_tfd(path)
+    raw = path.read_bytes()
+    dims = struct.pack("<ii", 5, 12) + struct.pack("<3i", 10, 48, 48)  # miINT32, 12 bytes, dims
+    assert raw.count(dims) == 1
+    path.write_bytes(raw.replace(dims, struct.pack("<ii", 5, 12) + struct.pack("<3i", 2**31 - 1,
+                                                                                48, 48)))
+    monkeypatch.setattr(scipy.io, "loadmat", lambda *a, **k: pytest.fail("loaded"))
+    with pytest.raises(DataError, match=r"'images' has shape \(2147483647, 48, 48\), more than"):
+        load_dataset("tfd", str(tmp_path))

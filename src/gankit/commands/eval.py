@@ -16,6 +16,7 @@ import numpy as np
 
 from gankit.errors import GankitError
 from gankit.commands.arguments import positive_int
+from gankit.utils.limits import load_npy
 
 
 def register(subparsers) -> None:
@@ -91,6 +92,8 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The largest sample array read (10,000 MNIST samples in float64 are 63 MB).
+MAX_SAMPLE_BYTES = 2_000_000_000
 #: Shapes of a sample file: flat MNIST vectors or MNIST images.
 _SHAPES = ("(N, 784)", "(N, 1, 28, 28)")
 
@@ -111,12 +114,9 @@ def load_samples(path: str | Path, mnist_shaped: bool = True) -> np.ndarray:
     if magic != b"\x93NUMPY":
         raise GankitError(f"{path} is not a .npy file (no NumPy header); save the samples with "
                           f"numpy.save")
-    try:
-        x = np.load(path, allow_pickle=False)  # never unpickle: a .npy file may hold objects
-    except (ValueError, OSError, EOFError) as e:
-        reason = " ".join(str(e).split()) or type(e).__name__
-        raise GankitError(f"cannot read {path} as a .npy array ({reason}); save the samples with "
-                          f"numpy.save") from None
+    # header first: shape x item size (Python ints) must match the file and a limit before NumPy
+    # allocates anything (a 128-byte file may declare (2^40, 784)); never unpickles
+    x = load_npy(path, MAX_SAMPLE_BYTES, "save the samples with numpy.save")
     if not mnist_shaped:
         if x.ndim < 2:
             raise GankitError(f"{path} holds an array of shape {x.shape}; expected (N, ...) samples")

@@ -29,7 +29,7 @@ DATASETS: dict[str, Callable[[str | None], Dataset]] = {
 
 #: name -> the config fields its loader also takes, as keyword arguments (loader(data_dir, **opts))
 DATASET_OPTIONS: dict[str, tuple[str, ...]] = {
-    "folder": ("image_size", "image_channels"),
+    "folder": ("image_size", "image_channels", "image_alpha"),
 }
 
 

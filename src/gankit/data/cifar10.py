@@ -27,6 +27,7 @@ from gankit.data.archive import safe_extract
 from gankit.data.base import Dataset
 from gankit.data.download import download_verified
 from gankit.utils.cache import cache_dir
+from gankit.utils.limits import not_regular, open_regular, read_bounded
 
 ARCHIVE = "cifar-10-binary.tar.gz"
 ARCHIVE_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"  # www.cs.toronto.edu/~kriz/cifar.html
@@ -35,6 +36,9 @@ FOLDER = "cifar-10-batches-bin"
 TRAIN_FILES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
 TEST_FILE = "test_batch.bin"
 RECORD = 1 + 3 * 32 * 32
+BATCH_BYTES = 10_000 * RECORD  # every official .bin file holds 10,000 records: nothing larger is read
+ARCHIVE_MAX_BYTES = 200_000_000  # the archive is 170,052,171 bytes; a download is cut off above this
+DOWNLOAD_DEADLINE = 3600.0  # seconds one download attempt may take ($GANKIT_DOWNLOAD_DEADLINE)
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -67,9 +71,9 @@ def find_files(data_dir: str | Path) -> dict[str, Path]:
         raise DataError(f"data directory {root} does not exist; pass --data-dir with the folder "
                         f"holding CIFAR-10's binary files, or omit it to download them")
     for folder in (root, root / FOLDER, cache_dir() / "cifar10" / _archive_key(root) / FOLDER):
-        if all((folder / n).is_file() for n in TRAIN_FILES + (TEST_FILE,)):
-            return {n: folder / n for n in TRAIN_FILES + (TEST_FILE,)}
-    if (root / ARCHIVE).is_file():  # unpacked into the cache: the user's folder stays as it is
+        if all(os.path.lexists(folder / n) for n in TRAIN_FILES + (TEST_FILE,)):
+            return find_files_in(folder, folder)
+    if os.path.lexists(root / ARCHIVE):  # unpacked into the cache: the user's folder stays as it is
         target = cache_dir() / "cifar10" / _archive_key(root)
         _check_md5(root / ARCHIVE)
         safe_extract(root / ARCHIVE, target)
@@ -80,6 +84,11 @@ def find_files(data_dir: str | Path) -> dict[str, Path]:
 
 
 def find_files_in(folder: Path, source: Path) -> dict[str, Path]:
+    for n in TRAIN_FILES + (TEST_FILE,):
+        kind = not_regular(folder / n)
+        if kind not in (None, "missing"):  # a FIFO would block the read for ever
+            raise DataError(f"{folder / n} is {kind}, not a regular file; put the CIFAR-10 binary "
+                            f"file itself there")
     missing = [n for n in TRAIN_FILES + (TEST_FILE,) if not (folder / n).is_file()]
     if missing:
         raise DataError(f"{source} lacks {FOLDER}/{missing[0]}; it is not the CIFAR-10 binary "
@@ -100,7 +109,7 @@ def _check_md5(path: Path) -> None:
 
 def _md5(path: Path) -> str:
     h = hashlib.md5()
-    with open(path, "rb") as f:
+    with open_regular(path, "replace it with the CIFAR-10 binary archive") as f:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
@@ -109,14 +118,19 @@ def _md5(path: Path) -> str:
 def load_cifar10(data_dir: str | None = None) -> Dataset:
     """CIFAR-10: train ``[50000, 3, 32, 32]``, test ``[10000, 3, 32, 32]`` in [0, 1], labels."""
     files = find_files(data_dir) if data_dir else download_cifar10(cache_dir() / "cifar10")
-    parts = [parse_records(files[n].read_bytes(), str(files[n])) for n in TRAIN_FILES]
-    test_x, test_y = parse_records(files[TEST_FILE].read_bytes(), str(files[TEST_FILE]))
+    parts = [parse_records(_read_batch(files[n]), str(files[n])) for n in TRAIN_FILES]
+    test_x, test_y = parse_records(_read_batch(files[TEST_FILE]), str(files[TEST_FILE]))
     train_x = np.concatenate([p[0] for p in parts])
     train_y = np.concatenate([p[1] for p in parts])
     as_float = lambda a: torch.from_numpy(a.copy()).float().div_(255.0)  # noqa: E731
     return Dataset("cifar10", train=as_float(train_x), test=as_float(test_x), unit_range=True,
                    labels={"train": torch.from_numpy(train_y.astype(np.int64)),
                            "test": torch.from_numpy(test_y.astype(np.int64))})
+
+
+def _read_batch(path: Path) -> bytes:
+    return read_bounded(path, BATCH_BYTES, "CIFAR-10 batch file (10,000 records)",
+                        "it is not a CIFAR-10 binary file: replace it with the original")
 
 
 def download_cifar10(target: Path, timeout: float = 30.0) -> dict[str, Path]:
@@ -137,4 +151,5 @@ def download_cifar10(target: Path, timeout: float = 30.0) -> dict[str, Path]:
 def _download(final: Path, timeout: float) -> None:
     download_verified([base + ARCHIVE for base in mirrors()], final, ARCHIVE_MD5, _md5, timeout,
                       "check the network or $GANKIT_CIFAR10_MIRRORS, or pass --data-dir with a "
-                      "folder holding the files")
+                      "folder holding the files", max_bytes=ARCHIVE_MAX_BYTES,
+                      deadline=DOWNLOAD_DEADLINE)

@@ -3,17 +3,22 @@
 Split (authors' mnist.yaml): train = the first 50,000 training images, validation = the last 10,000,
 test = t10k. Files are read from ``--data-dir`` (flat, or torchvision's ``DIR/MNIST/raw/`` layout,
 gzipped or not); without one they are downloaded once into the cache (``$GANKIT_DATA``) from a
-mirror list (``$GANKIT_MNIST_MIRRORS``, comma-separated base URLs) and each file's MD5 (of the
-uncompressed bytes, the official list) is checked before it is used.
+mirror list (``$GANKIT_MNIST_MIRRORS``, comma-separated base URLs) and each file's MD5 is checked
+before it is used: the original ``.gz`` file's MD5 (checked before anything is decompressed), else
+the MD5 of its uncompressed bytes (the official list; some mirrors recompress).
+
+Every size is bounded before it is allocated: MNIST's four files have known sizes (``SIZES``), so a
+file (or what a gzip file decompresses to) larger than the official one is refused as soon as the
+limit is passed (a 17 MB gzip bomb would expand to 4 GB), and an IDX header's dimensions are
+multiplied as Python integers (no wrap-around) and must match the bytes the file holds.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import math
 import os
 import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +28,7 @@ from gankit.errors import DataError
 from gankit.data.base import Dataset
 from gankit.data.download import download_verified
 from gankit.utils.cache import cache_dir
+from gankit.utils.limits import not_regular, open_regular, read_maybe_gzip
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -38,6 +44,26 @@ MD5 = {
     "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
     "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
+
+#: MD5 of the original gzipped files (what the default mirrors serve), checked before decompressing.
+GZ_MD5 = {
+    "train-images-idx3-ubyte": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+
+#: Uncompressed size of each official file (IDX header, then one byte per value): the most any of
+#: them may hold, from --data-dir or a mirror (smaller files, e.g. subsets, are fine).
+SIZES = {
+    "train-images-idx3-ubyte": 16 + 60_000 * 28 * 28,
+    "train-labels-idx1-ubyte": 8 + 60_000,
+    "t10k-images-idx3-ubyte": 16 + 10_000 * 28 * 28,
+    "t10k-labels-idx1-ubyte": 8 + 10_000,
+}
+
+#: Seconds one download attempt of one file may take in all ($GANKIT_DOWNLOAD_DEADLINE overrides).
+DOWNLOAD_DEADLINE = 600.0
 
 DEFAULT_MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -61,16 +87,11 @@ def mirrors() -> list[str]:
 
 # --- reading -----------------------------------------------------------------------------------------
 
-def read_bytes(path: Path) -> bytes:
-    """The file's uncompressed bytes (gzip recognised by its magic number, not its name)."""
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise DataError(f"{path} is a corrupt or truncated gzip file ({e}); delete it and "
-                            f"download or copy it again") from None
-    return raw
+def read_bytes(path: Path, limit: int | None = None) -> bytes:
+    """The file's uncompressed bytes (gzip recognised by its magic number, not its name), refused
+    once they pass ``limit`` bytes (default: the largest official MNIST file)."""
+    return read_maybe_gzip(path, max(SIZES.values()) if limit is None else limit, "MNIST file",
+                           "it is not the MNIST file of that name: replace it with the original")
 
 
 def parse_idx(raw: bytes, ndim: int, source: str) -> np.ndarray:
@@ -84,7 +105,7 @@ def parse_idx(raw: bytes, ndim: int, source: str) -> np.ndarray:
     if len(raw) < header:
         raise DataError(f"{source} is truncated inside its header; replace the file")
     dims = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = header + int(np.prod(dims))
+    expected = header + math.prod(dims)  # Python ints: (2^22, 2^22, 2^20) must not wrap to 0
     if len(raw) != expected:
         raise DataError(f"{source} holds {len(raw)} bytes but its header {tuple(dims)} needs "
                         f"{expected} (truncated or corrupt); replace the file")
@@ -100,8 +121,12 @@ def find_files(data_dir: str | Path) -> dict[str, Path]:
     found = {}
     for key, name in FILES.items():
         for folder in (root, root / "raw", root / "MNIST" / "raw"):
-            hits = [folder / n for n in (name, name + ".gz") if (folder / n).is_file()]
+            hits = [folder / n for n in (name, name + ".gz") if os.path.lexists(folder / n)]
             if hits:
+                kind = not_regular(hits[0])
+                if kind:  # a FIFO would block the read for ever; a folder is not the file
+                    raise DataError(f"{hits[0]} is {kind}, not a regular file; put the MNIST IDX "
+                                    f"file itself there")
                 found[key] = hits[0]
                 break
         else:
@@ -113,7 +138,8 @@ def find_files(data_dir: str | Path) -> dict[str, Path]:
 def load_mnist(data_dir: str | None = None) -> Dataset:
     """MNIST as the paper split it; images [N, 1, 28, 28] in [0, 1]."""
     files = find_files(data_dir) if data_dir else download_mnist(cache_dir() / "mnist")
-    arrays = {key: parse_idx(read_bytes(p), 3 if key.endswith("images") else 1, str(p))
+    arrays = {key: parse_idx(read_bytes(p, SIZES[FILES[key]]), 3 if key.endswith("images") else 1,
+                             str(p))
               for key, p in files.items()}
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
@@ -152,16 +178,21 @@ def download_mnist(target: Path, timeout: float = 30.0) -> dict[str, Path]:
 
 def _download_one(name: str, final: Path, timeout: float) -> None:
     download_verified([base + name + ".gz" for base in mirrors()], final, MD5[name],
-                      lambda part: hashlib.md5(_gunzip_or_raw(part)).hexdigest(), timeout,
+                      lambda part: _content_md5(name, part), timeout,
                       "check the network or $GANKIT_MNIST_MIRRORS, or pass --data-dir with a "
-                      "folder holding the IDX files")
+                      "folder holding the IDX files",
+                      # a mirror may serve the file uncompressed; nothing larger is MNIST
+                      max_bytes=SIZES[name] + 1024, deadline=DOWNLOAD_DEADLINE)
 
 
-def _gunzip_or_raw(path: Path) -> bytes:
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error):
-            return b""  # corrupt: its checksum will not match
-    return raw
+def _content_md5(name: str, part: Path) -> str:
+    """MD5 of the file's uncompressed bytes, as in the official list (``MD5``). The original .gz
+    (``GZ_MD5``) is recognised without decompressing it; anything else is decompressed only up to
+    the official size, so a gzip bomb from a mirror is stopped there (a DataError)."""
+    digest = hashlib.md5()
+    with open_regular(part) as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    if digest.hexdigest() == GZ_MD5[name]:
+        return MD5[name]
+    return hashlib.md5(read_maybe_gzip(part, SIZES[name], source="the downloaded file")).hexdigest()

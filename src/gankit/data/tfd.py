@@ -18,6 +18,7 @@ Images are ``[N, 1, 48, 48]`` in [0, 1] (pixel / 255, pylearn2's ``scale=True``)
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +26,14 @@ import torch
 
 from gankit.errors import DataError
 from gankit.data.base import Dataset
+from gankit.utils.limits import not_regular, open_regular
 
 FILE = "TFD_48x48.mat"
 SIZE = 48
 FOLD = 0
 #: pylearn2's TFD ``mapper``: the value of an image in a fold's column of ``folds``
 UNLABELED, TRAIN, VALID, TEST = 0, 1, 2, 3
+MAX_IMAGES = 250_000  # the released file holds 102,236; declared shapes are checked before loading
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _WHERE = (f"TFD is not publicly downloadable: obtain {FILE} from the Toronto Face Database's "
           f"maintainers and pass --data-dir with the folder holding it (or the file itself)")
@@ -43,33 +46,51 @@ def find_file(data_dir: str | Path | None) -> Path:
     path = Path(data_dir)
     if path.is_dir():
         path = path / FILE
-    if not path.is_file():
+    kind = not_regular(path)
+    if kind == "missing":
         raise DataError(f"{path} does not exist; {_WHERE}")
+    if kind:  # a FIFO would block the read for ever
+        raise DataError(f"{path} is {kind}, not a regular file; pass the {FILE} file itself")
     return path
 
 
 def read_mat(path: Path) -> dict[str, np.ndarray]:
     """``images`` and ``folds`` of a MATLAB v5 file (scipy.io.loadmat: data only, no code)."""
-    with open(path, "rb") as f:
-        head = f.read(520)
-    if head[512:520] == _HDF5_MAGIC or head[:8] == _HDF5_MAGIC:
-        raise DataError(f"{path} is a MATLAB v7.3 (HDF5) file; gankit reads MATLAB v5 .mat files "
-                        f"(as the released {FILE}): re-save it in MATLAB with save(..., '-v7')")
     import scipy.io  # scikit-learn's dependency, so always installed with gankit
 
-    try:
-        data = scipy.io.loadmat(str(path), variable_names=("images", "folds"))
-    except MemoryError:
-        raise
-    except Exception as e:  # scipy raises several types for a file that is not a .mat
-        msg = " ".join(str(e).split()) or type(e).__name__
-        raise DataError(f"{path} is not a readable MATLAB v5 .mat file ({msg}); replace it with "
-                        f"the original {FILE}") from None
+    with open_regular(path, f"pass the {FILE} file itself") as f:  # one open: no FIFO swap
+        head = f.read(520)
+        if head[512:520] == _HDF5_MAGIC or head[:8] == _HDF5_MAGIC:
+            raise DataError(f"{path} is a MATLAB v7.3 (HDF5) file; gankit reads MATLAB v5 .mat "
+                            f"files (as the released {FILE}): re-save it in MATLAB with "
+                            f"save(..., '-v7')")
+        try:
+            f.seek(0)
+            declared = {name: shape for name, shape, _ in scipy.io.whosmat(f)}
+            _check_declared(declared, path)  # before anything is allocated
+            f.seek(0)
+            data = scipy.io.loadmat(f, variable_names=("images", "folds"))
+        except (DataError, MemoryError):
+            raise
+        except Exception as e:  # scipy raises several types for a file that is not a .mat
+            msg = " ".join(str(e).split()) or type(e).__name__
+            raise DataError(f"{path} is not a readable MATLAB v5 .mat file ({msg}); replace it "
+                            f"with the original {FILE}") from None
     missing = [k for k in ("images", "folds") if k not in data]
     if missing:
         raise DataError(f"{path} has no '{missing[0]}' array; it is not {FILE} (which holds "
                         f"'images' [N, 48, 48] and 'folds' [N, 5])")
     return {"images": data["images"], "folds": data["folds"]}
+
+
+def _check_declared(declared: dict[str, tuple], path: Path) -> None:
+    """The sizes the file's headers declare, bounded before loadmat allocates them (the exact
+    shapes are checked after loading, by :func:`check_arrays`)."""
+    for name, most in (("images", MAX_IMAGES * SIZE * SIZE), ("folds", MAX_IMAGES * 64)):
+        shape = declared.get(name)
+        if shape is not None and math.prod(int(n) for n in shape) > most:  # Python ints: no wrap
+            raise DataError(f"{path}: '{name}' has shape {tuple(shape)}, more than {FILE} holds "
+                            f"(at most {MAX_IMAGES:,} images of {SIZE}x{SIZE}); use the 48x48 file")
 
 
 def check_arrays(images: np.ndarray, folds: np.ndarray, source: str) -> None:

@@ -2,9 +2,9 @@
 ``(run_dir, config, progress) -> Callback``; a run has :data:`DEFAULT_LOGGERS` and those its
 ``loggers`` config field names.
 
-Adding one (TensorBoard, ...) is a new module in this package defining a
-:class:`~gankit.engine.callbacks.Callback` with ``on_log`` (and ``on_close``), plus one ``register``
-line below.
+Adding one is a new module in this package defining a :class:`~gankit.engine.callbacks.Callback`
+with ``on_log`` (and ``on_close``), plus one ``register`` line below (:mod:`.tensorboard` is one). A
+factory's optional ``requires()`` raises a ConfigError when what it needs is not installed.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from gankit.config import STEPS_UNBOUNDED
 from gankit.engine.callbacks import Callback, Engine
+from gankit.engine.tensorboard import TensorBoardLogger, require_tensorboard
 from gankit.utils.disk import writing
 from gankit.utils.registry import Registry
 
@@ -79,3 +80,11 @@ DEFAULT_LOGGERS = ("jsonl", "progress")
 LOGGERS: Registry[Callable[..., Callback]] = Registry("logger")
 LOGGERS.register("jsonl", lambda run_dir, config, progress: JsonlLogger(Path(run_dir) / "stats.jsonl"))
 LOGGERS.register("progress", lambda run_dir, config, progress: ProgressBar(progress))
+
+
+def _tensorboard(run_dir: Path, config: Any, progress: bool) -> Callback:
+    return TensorBoardLogger(run_dir, config)
+
+
+_tensorboard.requires = require_tensorboard  # checked with the config, before a run folder exists
+LOGGERS.register("tensorboard", _tensorboard)

@@ -82,7 +82,7 @@ def check_config(config: Config) -> Config:
     NETWORKS.get(config.arch)
     OBJECTIVES.get(config.g_loss)
     for name in logger_names(config):
-        LOGGERS.get(name)
+        getattr(LOGGERS.get(name), "requires", lambda: None)()  # e.g. an optional package
     if config.arch == "conv" and config.dataset == "folder":
         try:
             conv_plan(config.image_size)

@@ -38,6 +38,8 @@ class BudgetReached(Exception):
     Not a :class:`GankitError`: it is control flow, not a user error.
     """
 
+    run_state = "finished"  # what status.json records: the budget is a normal end
+
 
 @dataclass
 class CurvePoint:

@@ -48,6 +48,43 @@ def draw_d_outputs(ax, rows: Sequence[Mapping[str, Any]], fontsize: int = 8) -> 
     ax.legend(fontsize=fontsize, loc="upper right")
 
 
+def draw_compared(ax, runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], key: str,
+                  equilibria: Mapping[float, str], fontsize: int = 8) -> None:
+    """One statistic of several runs overlaid, with its equilibrium values as dashed lines."""
+    for label, rows in runs:
+        ax.plot(column(rows, "step"), column(rows, key), label=label, lw=1)
+    for value, text in equilibria.items():
+        ax.axhline(value, ls="--", color="k", lw=0.8, label=text)
+    ax.set_ylabel(key)
+    ax.legend(fontsize=fontsize, loc="upper right")
+
+
+def curves_figure(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]], str | None]]):
+    """The curves of one run (as curves.png), or of several overlaid (loss_D, loss_G, D(x),
+    D(G(z)), each with its value at D = 1/2); ``runs`` are (label, stats rows, g_loss). The
+    caller closes the figure."""
+    plt = pyplot()
+    if len(runs) == 1:
+        (_, rows, g_loss), = runs
+        fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+        draw_losses(ax1, rows, g_loss)
+        draw_d_outputs(ax2, rows)
+        ax2.set_xlabel("generator step")
+    else:
+        fig, axes = plt.subplots(2, 2, figsize=(12, 7), sharex=True)
+        pairs = [(label, rows) for label, rows, _ in runs]
+        g_eq = {(-LOG_2 if g == "minimax" else LOG_2) for _, _, g in runs}
+        draw_compared(axes[0, 0], pairs, "Loss/D", {LOG_4: "log 4 (D = 1/2)"})
+        draw_compared(axes[0, 1], pairs, "Loss/G",
+                      {v: f"{'log 2' if v > 0 else '-log 2'} (D = 1/2)" for v in sorted(g_eq)})
+        draw_compared(axes[1, 0], pairs, "Prob/D(x)", {0.5: "1/2 (equilibrium)"})
+        draw_compared(axes[1, 1], pairs, "Prob/D(G(z))", {0.5: "1/2 (equilibrium)"})
+        for ax in axes[1]:
+            ax.set_xlabel("generator step")
+    fig.tight_layout()
+    return fig
+
+
 def plot_curves(stats_path: str | Path, out_path: str | Path, g_loss: str = "nonsaturating") -> Path:
     """Two panels: losses and D(x), D(G(z)), with their equilibrium values."""
     plt = pyplot()

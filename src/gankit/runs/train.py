@@ -35,6 +35,7 @@ from gankit.runs.checkpoint import (checkpoint_files, prune_checkpoints, restore
 from gankit.runs.diagnosis import diagnose_run, write_report
 from gankit.runs.lock import RunLock
 from gankit.runs.run import Run, create_run_dir, newest_good_checkpoint, run_dir_of
+from gankit.runs.status import RunStatus
 from gankit.utils.atomic import write_text_atomic
 from gankit.utils.disk import DISK_ERRNOS, WriteFailed, error_code, write_failure, writing
 from gankit.utils.environment import environment
@@ -226,7 +227,8 @@ def _run(config: Config, dataset: Dataset, run_dir: Path, progress: bool,
             (run_dir / "samples").mkdir(exist_ok=True)
     checkpoints = Checkpoints(run_dir)
     loggers = [LOGGERS.get(name)(run_dir, config, progress) for name in logger_names(config)]
-    own: list[Callback] = [*loggers, SampleGrids(run_dir), checkpoints, Curves(run_dir)]
+    own: list[Callback] = [*loggers, RunStatus(run_dir), SampleGrids(run_dir), checkpoints,
+                          Curves(run_dir)]
     extra = [cb if isinstance(cb, Callback) else OnSnapshot(cb) for cb in callbacks]
     engine = Engine(config, dataset, [*own, *extra, DiagnosisReport(run_dir)], info, device)
     engine.run_dir = run_dir

@@ -28,6 +28,15 @@ def read_jsonl(path: str | Path) -> list[dict]:
     return rows
 
 
+def read_json_object(path: str | Path) -> dict:
+    """A JSON file holding an object (config.json, environment.json); {} if missing or unreadable."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def append_jsonl(path: str | Path, row: Mapping[str, Any]) -> None:
     """Append one JSON line (one write call, flushed) to ``path``."""
     line = json.dumps(row, allow_nan=True) + "\n"

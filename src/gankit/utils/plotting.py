@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,14 @@ def save_figure(fig: Any, path: str | Path, **savefig_kw: Any) -> Path:
     with writing(path), atomic_path(path) as tmp:
         fig.savefig(tmp, **savefig_kw)
     return path
+
+
+def figure_svg(fig: Any) -> str:
+    """The figure as an SVG document (text), for pages that inline their pictures."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg")
+    text = buf.getvalue()
+    return text[text.index("<svg"):]  # without the XML prolog and DOCTYPE
 
 
 def save_animation(anim: Any, path: str | Path, **save_kw: Any) -> Path:

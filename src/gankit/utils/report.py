@@ -2,41 +2,55 @@
 
 Used by ``gankit reproduce`` (its results page, one run or several restarts) and ``gankit diagnose``
 (a run's report). The HTML is the Markdown converted by the ``markdown`` package (tables and fenced
-code blocks), in a minimal page: images stay relative, so the page works wherever the folder goes.
+code blocks) in a self-contained page (:mod:`gankit.utils.webpage`): the pictures the Markdown shows
+from its own folder are inlined, so the page works on its own, offline, wherever it goes.
 """
 
 from __future__ import annotations
 
-import html
+import re
 from pathlib import Path
 
 from gankit.utils.atomic import write_text_atomic
+from gankit.utils.webpage import data_uri, page
+
+_IMG_SRC = re.compile(r'(<img [^>]*src=")([^"]+)(")')
+_MIME = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+         ".svg": "image/svg+xml"}
 
 #: Markdown extensions the pages use: tables (Table 1 beside the run) and ```json blocks (configs).
 EXTENSIONS = ("tables", "fenced_code")
 
-_STYLE = ("body{font-family:sans-serif;max-width:60em;margin:auto;padding:0 1em}"
-          "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
-          "img{max-width:100%}pre{background:#f6f6f6;padding:.5em;overflow-x:auto}")
 
-
-def markdown_to_html(markdown_text: str, title: str) -> str:
-    """A complete, minimal HTML page: ``title`` in the head, the converted Markdown as the body."""
+def markdown_to_html(markdown_text: str, title: str, folder: str | Path | None = None) -> str:
+    """A complete, self-contained HTML page: ``title`` in the head, the converted Markdown as the
+    body, its pictures from ``folder`` inlined."""
     import markdown  # late: only report writers need it
 
     body = markdown.markdown(markdown_text, extensions=list(EXTENSIONS))
-    return (f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
+    if folder is not None:
+        body = _IMG_SRC.sub(lambda m: m.group(1) + _inline(Path(folder), m.group(2)) + m.group(3),
+                            body)
+    return page(title, body)
+
+
+def _inline(folder: Path, src: str) -> str:
+    """A picture of ``folder`` (a relative path inside it) as a data URI; anything else unchanged."""
+    path = (folder / src).resolve()
+    mime = _MIME.get(path.suffix.lower())
+    if mime is None or not path.is_file() or not path.is_relative_to(folder.resolve()):
+        return src
+    return data_uri(path.read_bytes(), mime)
 
 
 def write_report_pages(folder: str | Path, markdown_text: str, title: str,
                        name: str = "results") -> tuple[Path, Path]:
     """Write ``folder/NAME.md`` and ``folder/NAME.html`` (each atomically); return both paths."""
     folder = Path(folder)
-    md, page = folder / f"{name}.md", folder / f"{name}.html"
+    md, html = folder / f"{name}.md", folder / f"{name}.html"
     write_text_atomic(md, markdown_text)
-    write_text_atomic(page, markdown_to_html(markdown_text, title))
-    return md, page
+    write_text_atomic(html, markdown_to_html(markdown_text, title, folder))
+    return md, html
 
 
 __all__ = ["markdown_to_html", "write_report_pages"]
