@@ -25,6 +25,10 @@ from gankit.version import __version__
 COMMANDS: list[str] = ["eval", "figures", "reproduce", "diagnose", "export", "runs", "report"]
 
 
+#: What a Ctrl-C outside training says (files are written atomically: none is left half-written).
+INTERRUPTED = "interrupted by Ctrl-C; files are written atomically, so none is half-written"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line (and exit status 2), without the usage dump."""
 
@@ -97,9 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GankitError as e:
         print(f"gankit: error: {e}", file=sys.stderr)
         return getattr(e, "exit_code", 2)
-    except KeyboardInterrupt:  # outside training (loading data, drawing a figure): nothing to save
-        print("gankit: error: interrupted by Ctrl-C; files are written atomically, so none is "
-              "half-written", file=sys.stderr)
+    except KeyboardInterrupt as e:  # a second Ctrl-C (engine.loop.Aborted says where), or one
+        # outside training (loading data, drawing a figure): nothing to save
+        print(f"gankit: error: {str(e) or INTERRUPTED}", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001: the last resort for a full or read-only disk
         failure = write_failure(e) if error_code(e) in DISK_ERRNOS else None

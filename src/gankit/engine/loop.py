@@ -39,11 +39,10 @@ class TrainingDiverged(GankitError):
         self.bad, self.step = list(bad), step
 
 
-class Aborted(GankitError):
+class Aborted(KeyboardInterrupt):
     """A second Ctrl-C: training stopped at once, without saving (files are never half-written:
-    every write is atomic). Exit status 130, as for a first Ctrl-C."""
-
-    exit_code = 130
+    every write is atomic). Still a KeyboardInterrupt (``except Exception`` does not swallow it);
+    its message is the one line the CLI prints, with exit status 130 as for a first Ctrl-C."""
 
     def __init__(self, message: str, step: int = 0):
         super().__init__(message)
@@ -171,8 +170,20 @@ class Engine:
                         break
                 self._call("on_end")
         finally:
-            self._call("on_close")
+            self._close()
         return self
+
+    def _close(self) -> None:
+        """``on_close`` on every callback. While an error propagates (a full disk, a second
+        Ctrl-C), that error is the one to report: a callback failing to close after it (e.g. on
+        the same full disk) neither hides it nor keeps the others from closing."""
+        failing = sys.exc_info()[1] is not None
+        for callback in self.callbacks:
+            try:
+                callback.on_close(self)
+            except Exception:  # noqa: BLE001
+                if not failing:
+                    raise
 
     def _call(self, hook: str, *args: Any) -> None:
         for callback in self.callbacks:

@@ -251,9 +251,12 @@ def _run(config: Config, dataset: Dataset, run_dir: Path, progress: bool,
                       f"{kept()}; continue with `gankit train --resume {run_dir}`",
                       engine.state.step) from None
     except GankitError as e:
-        if not isinstance(e, WriteFailed):
+        # a WriteFailed, or a GankitError raised over an OSError (write_text_atomic's)
+        code = e.errno if isinstance(e, WriteFailed) else error_code(e.__context__)
+        if not isinstance(e, WriteFailed) and code not in DISK_ERRNOS:
             raise
-        raise WriteFailed(_after_write_failure(e, run_dir, kept()), e.path, e.errno) from None
+        raise WriteFailed(_after_write_failure(e, run_dir, kept()), getattr(e, "path", None),
+                          code) from None
     except Exception as e:  # noqa: BLE001: an I/O failure in a callback (the caller's too)
         failure = write_failure(e) if error_code(e) in DISK_ERRNOS else None
         if failure is None:
