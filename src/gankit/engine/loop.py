@@ -135,6 +135,7 @@ class Engine:
     def run(self) -> "Engine":
         cfg, st = self.config, self.state
         t_start = time.perf_counter() - st.elapsed
+        ended = False
         try:
             # The first Ctrl-C anywhere in here (also while on_start or on_end write files) stops
             # at the next safe point; a second raises KeyboardInterrupt, which gankit.runs.train
@@ -169,15 +170,15 @@ class Engine:
                         self.interrupted = True
                         break
                 self._call("on_end")
+            ended = True
         finally:
-            self._close()
+            self._close(failing=not ended)
         return self
 
-    def _close(self) -> None:
+    def _close(self, failing: bool) -> None:
         """``on_close`` on every callback. While an error propagates (a full disk, a second
         Ctrl-C), that error is the one to report: a callback failing to close after it (e.g. on
         the same full disk) neither hides it nor keeps the others from closing."""
-        failing = sys.exc_info()[1] is not None
         for callback in self.callbacks:
             try:
                 callback.on_close(self)

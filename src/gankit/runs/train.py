@@ -195,7 +195,7 @@ def _new_run_folder(config: Config, device, info: DistInfo, runs_dir: str | Path
         run_dir = create_run_dir(runs_dir, config.run_tag)
     except OSError as e:  # e.g. a read-only file system or a full disk
         failure = write_failure(e, runs_dir)
-        raise WriteFailed(f"cannot create a run folder in {runs_dir} ({error_text(e)}); pass a "
+        raise WriteFailed(f"cannot create a run folder in {runs_dir} ({_error_text(e)}); pass a "
                           f"writable --runs-dir", runs_dir, failure.errno if failure else None) from None
     lock = RunLock(run_dir).acquire()  # before config.json: a folder with one is resumable
     try:
@@ -211,7 +211,7 @@ def _new_run_folder(config: Config, device, info: DistInfo, runs_dir: str | Path
     return run_dir, lock
 
 
-def error_text(e: BaseException) -> str:
+def _error_text(e: BaseException) -> str:
     return (getattr(e, "strerror", None) or str(e).splitlines()[0]) if str(e) else type(e).__name__
 
 
@@ -412,7 +412,7 @@ def _restart_in_place(run_dir: Path, progress: bool, overrides: dict[str, Any],
         config = config_from_dict(json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{run_dir} holds no checkpoints and its config.json is unreadable "
-                              f"({error_text(e)}); start a new run") from None
+                              f"({_error_text(e)}); start a new run") from None
     config = _resumed_config(config, overrides)
     with session(config) as (info, device):
         with RunLock(run_dir if info.is_main else None):
