@@ -11,6 +11,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2  # noqa: E402
 
 import gankit  # noqa: E402
+from gankit.engine.callbacks import Callback  # noqa: E402
 from gankit.utils.jsonl import read_jsonl  # noqa: E402
 
 
@@ -75,3 +76,22 @@ def test_missing_package_is_one_line_before_any_run_folder(tiny, monkeypatch, ru
     line = one_line_error(code, out, err)
     assert "pip install" in line and "tensorboard" in line
     assert not Path(tiny["runs_dir"]).exists()
+
+
+def test_a_ctrl_c_partial_row_is_dropped_on_resume_as_in_stats(tiny):
+    import os
+    import signal
+
+    class AtStep(Callback):
+        def on_step(self, engine, stats):
+            if engine.state.step == 9:  # the engine's own handler sees a real SIGINT
+                os.kill(os.getpid(), signal.SIGINT)
+
+    run = gankit.train(preset="digits", loggers="tensorboard", progress=False,
+                       callbacks=[AtStep()], **{**tiny, "steps": 16})
+    assert run.interrupted and run.step == 9
+    gankit.train(resume=run.path, progress=False)
+    rows = read_jsonl(run.path / "stats.jsonl")
+    scalars = events(run.path).Scalars("Loss/D")
+    assert [s.step for s in scalars] == [r["step"] for r in rows] == [4, 8, 12, 16]
+    assert [s.value for s in scalars] == pytest.approx([r["Loss/D"] for r in rows], rel=1e-6)

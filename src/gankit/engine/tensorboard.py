@@ -60,9 +60,11 @@ class TensorBoardLogger(Callback):
     def on_start(self, engine: Engine) -> None:
         from torch.utils.tensorboard import SummaryWriter  # late: an optional extra
 
-        step = engine.state.step
-        # A resumed run: drop whatever an earlier process logged after this checkpoint.
-        self.writer = SummaryWriter(str(self.run_dir), purge_step=step + 1 if step else None)
+        step, every = engine.state.step, engine.config.log_every
+        # A resumed run: drop whatever an earlier process logged after this checkpoint, and the
+        # partial row a Ctrl-C logged at it when it is not a log step (stats.jsonl drops it too).
+        purge = None if step == 0 else step + 1 if step % every == 0 else step
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=purge)
         metrics = self.run_dir / "metrics.jsonl"
         self._metrics_offset = metrics.stat().st_size if metrics.is_file() else 0
         if step == 0:
