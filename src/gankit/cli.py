@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN", help="continue a run folder (or one of its "
                    "checkpoints) exactly, in the same folder; --steps is its new total")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files "
+                   "into the run folder (the same as adding tensorboard to --loggers; needs "
+                   "pip install \"gankit[tensorboard]\")")
     _add_config_flags(t)
 
     s = sub.add_parser("sample", help="draw samples from a trained run",
@@ -120,6 +123,8 @@ def _flag_overrides(args: argparse.Namespace) -> dict:
     if args.lr is not None:
         overrides.setdefault("lr_d", args.lr)
         overrides.setdefault("lr_g", args.lr)
+    if getattr(args, "tensorboard", False):
+        overrides["loggers"] = ",".join(filter(None, [overrides.get("loggers"), "tensorboard"]))
     return overrides
 
 

@@ -95,3 +95,16 @@ def test_a_ctrl_c_partial_row_is_dropped_on_resume_as_in_stats(tiny):
     scalars = events(run.path).Scalars("Loss/D")
     assert [s.step for s in scalars] == [r["step"] for r in rows] == [4, 8, 12, 16]
     assert [s.value for s in scalars] == pytest.approx([r["Loss/D"] for r in rows], rel=1e-6)
+
+
+def test_cli_flag_writes_events_and_says_how_to_watch(tiny, run_cli):
+    code, out, err = run_cli("train", "--tensorboard", "--runs-dir", tiny["runs_dir"], "--steps", "4",
+                             "--batch", "16", "--g-hidden", "32", "--d-hidden", "32", "--log-every",
+                             "2", "--threads", "1")
+    assert code == 0, err
+    run_dir = Path(out.strip().splitlines()[-1])
+    assert [s.step for s in events(run_dir).Scalars("Loss/D")] == [2, 4]
+    hints = [line for line in err.splitlines() if "watch it" in line]
+    assert len(hints) == 1  # once, at the start
+    assert f"gankit report {run_dir}" in hints[0] and "tensorboard --logdir" in hints[0]
+    assert '"loggers": "tensorboard"' in (run_dir / "config.json").read_text()

@@ -234,6 +234,8 @@ def _run(config: Config, dataset: Dataset, run_dir: Path, progress: bool,
     engine.run_dir = run_dir
     if restore is not None:
         restore(engine)
+    if info.is_main and progress:
+        print(watch_hint(run_dir, config), file=sys.stderr)
 
     def kept() -> str:
         ckpts = checkpoint_files(run_dir / "checkpoints")
@@ -273,6 +275,15 @@ def _run(config: Config, dataset: Dataset, run_dir: Path, progress: bool,
 def _after_write_failure(e: WriteFailed, run_dir: Path, kept: str) -> str:
     return (f"{e}; checkpoints written before are untouched ({kept}); once fixed, continue with "
             f"`gankit train --resume {run_dir}`")
+
+
+def watch_hint(run_dir: Path, config: Config) -> str:
+    """How to watch the run while it trains (printed once at its start)."""
+    hint = (f"gankit: watch it with `gankit report {run_dir}` (writes {run_dir / 'report.html'}; "
+            f"run it again for the latest)")
+    if "tensorboard" in logger_names(config):
+        hint += f" or `tensorboard --logdir {run_dir.parent}`"
+    return hint
 
 
 #: What may change when a run is resumed: how long it runs and its bookkeeping, never the maths.
