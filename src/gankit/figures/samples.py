@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -37,12 +38,17 @@ def image_grid(images: torch.Tensor, ncols: int | None = None, pad: int = 1,
     return arr[:, :, 0] if c == 1 else arr
 
 
+#: D's probabilities at points ``[n, d]`` (numpy), for drawing D behind the samples.
+DFunction = Callable[[np.ndarray], np.ndarray]
+
+
 def save_samples(x: torch.Tensor, path: str | Path, real: torch.Tensor | None = None,
-                 title: str | None = None) -> Path:
+                 title: str | None = None, D: DFunction | None = None) -> Path:
     """Write a picture of samples ``x`` to ``path`` (PNG), atomically.
 
     Images become a grid; 1-D vectors a histogram; 2-D vectors a scatter plot (real data drawn
-    behind in grey when ``real`` is given). A full disk or a read-only folder is one
+    behind in grey when ``real`` is given). With ``D``, vectors are drawn as Figure 1 does: D(x)
+    as a dashed curve over the histograms (1-D) or as a heat map behind the points (2-D). A full disk or a read-only folder is one
     :class:`~gankit.utils.disk.WriteFailed` line, and ``path`` keeps its old content.
     """
     path = Path(path)
@@ -52,11 +58,12 @@ def save_samples(x: torch.Tensor, path: str | Path, real: torch.Tensor | None = 
 
             Image.fromarray(image_grid(x)).save(tmp, format="PNG")
         else:
-            _plot_vectors(x, tmp, real, title)
+            _plot_vectors(x, tmp, real, title, D)
     return path
 
 
-def _plot_vectors(x: torch.Tensor, path: Path, real: torch.Tensor | None, title: str | None) -> None:
+def _plot_vectors(x: torch.Tensor, path: Path, real: torch.Tensor | None, title: str | None,
+                  D: DFunction | None = None) -> None:
     plt = pyplot()
 
     x = x.detach().float().cpu().numpy()
@@ -66,8 +73,26 @@ def _plot_vectors(x: torch.Tensor, path: Path, real: torch.Tensor | None, title:
             if real is not None:
                 ax.hist(real[:, 0].numpy(), bins=100, density=True, color="0.7", label="data")
             ax.hist(x[:, 0], bins=100, density=True, histtype="step", color="green", label="G(z)")
+            if D is not None:  # Figure 1's blue dashed D, on its own [0, 1] axis
+                lo, hi = ax.get_xlim()
+                grid = np.linspace(lo, hi, 400)[:, None]
+                ax2 = ax.twinx()
+                ax2.plot(grid[:, 0], D(grid), "--", color="blue", lw=1.2, label="D(x)")
+                ax2.axhline(0.5, ls=":", color="k", lw=0.8)
+                ax2.set_ylim(0, 1.02)
+                ax2.set_ylabel("D(x)")
+                ax2.legend(loc="upper left")
             ax.legend()
         else:
+            if D is not None:  # D's heat map behind the points (red: D says "data")
+                pts = np.concatenate([x[:, :2], real[:5000, :2].numpy()]) if real is not None else x
+                lo, hi = float(pts.min()) - 0.5, float(pts.max()) + 0.5
+                c = np.linspace(lo, hi, 120)
+                gx, gy = np.meshgrid(c, c)
+                heat = D(np.stack([gx.ravel(), gy.ravel()], axis=1)).reshape(gx.shape)
+                im = ax.imshow(heat, origin="lower", extent=(lo, hi, lo, hi), cmap="RdBu_r",
+                               vmin=0, vmax=1, alpha=0.55)
+                fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="D(x)")
             if real is not None:
                 r = real[:5000].numpy()
                 ax.scatter(r[:, 0], r[:, 1], s=2, c="0.75", label="data")

@@ -69,8 +69,27 @@ class SampleGrids(Callback):
                 x = G(st.fixed_z.to(st.device)).cpu()
         finally:
             G.train(was)
-        real = engine.dataset.train if not engine.dataset.is_image else None
-        save_samples(x, self.folder / f"fakes-{st.step:06d}.png", real=real, title=f"step {st.step}")
+        if engine.dataset.is_image:
+            save_samples(x, self.folder / f"fakes-{st.step:06d}.png", title=f"step {st.step}")
+        else:  # 1-D and 2-D data: D drawn with the samples, as in Figure 1
+            save_samples(x, self.folder / f"fakes-{st.step:06d}.png", real=engine.dataset.train,
+                         title=f"step {st.step}", D=_d_probabilities(st.D, st.device))
+
+
+def _d_probabilities(D: torch.nn.Module, device: torch.device):
+    """D(x) at numpy points, D in eval mode (no dropout) and its mode restored."""
+
+    def probabilities(points):
+        was = D.training
+        D.eval()
+        try:
+            with torch.no_grad():
+                x = torch.as_tensor(points, dtype=torch.float32, device=device)
+                return torch.sigmoid(D(x)).flatten().cpu().numpy()  # D's raw outputs are logits
+        finally:
+            D.train(was)
+
+    return probabilities
 
 
 class Checkpoints(Callback):
