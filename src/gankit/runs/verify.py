@@ -11,6 +11,7 @@ crafted file is one :class:`~gankit.errors.CheckpointError` line and never a tra
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from typing import Any, NoReturn
@@ -109,7 +110,8 @@ def expected_networks(source: Any, config: Config, meta: dict) -> tuple[torch.nn
                    unit_range=meta["unit_range"])
     try:
         with torch.random.fork_rng(devices=[]), torch.device("meta"):
-            return build_networks(config, data)
+            # no output bias from the data: the same shapes, without meta-device maths
+            return build_networks(dataclasses.replace(config, g_output_bias_from_data=False), data)
     except (ValueError, ConfigError, RuntimeError) as e:
         fail(source, f"its config does not describe networks for its samples ({e})")
 
