@@ -282,3 +282,33 @@ def test_the_digest_covers_the_format_and_meta(tmp_path):
     assert checkpoint_digest(t, "{}") != tensors_digest(t)
     path = save_checkpoint(tmp_path / "c.safetensors", t, {"a": 1})
     assert load_checkpoint(path)[1] == {"a": 1}
+
+
+def test_a_data_order_for_other_data_is_refused_before_the_state_changes(trained):
+    """--resume with --data-dir holding fewer examples: the order indexes beyond them (an
+    IndexError mid-run before); now a CheckpointError naming the data, with the state untouched."""
+    from gankit.data import load_dataset
+    from gankit.engine.state import build_state
+    from gankit.runs.checkpoint import restore_state
+
+    _, tensors, meta = newest_good_checkpoint(trained.path)
+    data = load_dataset("digits")
+    data.train = data.train[:100]
+    state = build_state(trained.config, data)
+    before = {k: v.clone() for k, v in state.G.state_dict().items()}
+    with pytest.raises(CheckpointError, match="covers .* examples, the data have 100"):
+        restore_state(state, tensors, meta)
+    assert all(torch.equal(v, state.G.state_dict()[k]) for k, v in before.items()) and state.step == 0
+
+
+def test_restore_checks_a_meta_it_is_handed_directly(trained):
+    """restore_state checks what it is given even when newest_good_checkpoint did not."""
+    from gankit.data import load_dataset
+    from gankit.engine.state import build_state
+    from gankit.runs.checkpoint import restore_state
+
+    tensors, meta = load_checkpoint(checkpoint_files(trained.path / "checkpoints")[0])
+    tensors["rng.data"] = torch.zeros(3, dtype=torch.uint8)
+    state = build_state(trained.config, load_dataset("digits"))
+    with pytest.raises(CheckpointError, match="rng.data"):
+        restore_state(state, tensors, meta)
