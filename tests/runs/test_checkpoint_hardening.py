@@ -183,12 +183,15 @@ def test_a_crafted_size_allocates_nothing(trained, tmp_path, monkeypatch):
 def test_an_exported_generator_cannot_be_resumed(trained, tmp_path):
     from gankit.runs.export import export_generator
 
-    out = export_generator(trained.path, tmp_path / "g.safetensors", format="safetensors")
-    assert gankit.load_run(out).step == 12  # sampling takes it
+    (tmp_path / "exports").mkdir()
+    out = export_generator(trained.path, tmp_path / "exports" / "g.safetensors", format="safetensors")
+    run = gankit.load_run(out)  # sampling takes it; its folder is the file's
+    assert run.step == 12 and run.path == tmp_path / "exports"
     with pytest.raises(CheckpointError, match="exported generator"):
         newest_good_checkpoint(out, training=True)
     with pytest.raises(CheckpointError, match="exported generator"):
         gankit.train(resume=out, progress=False, steps=14)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exports"]  # nothing made beside it
 
 
 def test_deeply_nested_header_json_is_one_line(tmp_path):

@@ -13,12 +13,14 @@ Layout of a run folder::
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
 
 from gankit.utils.atomic import atomic_path
 from gankit.runs.checkpoint import checkpoint_files, load_checkpoint, load_module
@@ -162,8 +164,22 @@ def newest_good_checkpoint(path: str | Path, training: bool = False) -> tuple[Pa
 
 
 def run_dir_of(checkpoint: Path) -> Path:
-    """checkpoints/step-N.safetensors lives in RUN_DIR/checkpoints/."""
+    """checkpoints/step-N.safetensors lives in RUN_DIR/checkpoints/. An exported generator has no
+    run folder (resuming one would write into its grandparent folder): a CheckpointError."""
+    if _is_exported_checkpoint(checkpoint):
+        raise CheckpointError(f"{checkpoint} is an exported generator (G's weights only), not a "
+                              f"training checkpoint; resume from the run folder it came from")
     return checkpoint.parent.parent
+
+
+def _is_exported_checkpoint(path: Path) -> bool:
+    """A safetensors file written by ``gankit export --format safetensors`` (its header says so)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {}).get("meta", "{}"))
+        return isinstance(meta, dict) and meta.get("format") == GENERATOR_FORMAT
+    except Exception:  # unreadable: not an export (load_checkpoint reports what is wrong)
+        return False
 
 
 def load_run(path: str | Path, trust_code: bool = False) -> Run:
@@ -183,4 +199,5 @@ def load_run(path: str | Path, trust_code: bool = False) -> Run:
         return Run(Path(path).parent, config, G, step, checkpoint=Path(path))
     ckpt, tensors, meta = newest_good_checkpoint(path)
     config, G = generator_from_checkpoint(tensors, meta)
-    return Run(run_dir_of(ckpt), config, G, int(meta["step"]), checkpoint=ckpt)
+    folder = ckpt.parent if meta.get("format") == GENERATOR_FORMAT else run_dir_of(ckpt)
+    return Run(folder, config, G, int(meta["step"]), checkpoint=ckpt)
