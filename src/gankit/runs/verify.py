@@ -122,8 +122,8 @@ def check_weights(source: Any, prefix: str, expected: dict, tensors: dict[str, t
     present = {k[len(lead):]: t for k, t in tensors.items() if k.startswith(lead)}
     missing, extra = sorted(set(expected) - set(present)), sorted(set(present) - set(expected))
     if missing or extra:
-        parts = ([f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}"] if missing else []) + \
-                ([f"unexpected {', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''}"] if extra else [])
+        parts = [f"{word} {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+                 for word, names in (("missing", missing), ("unexpected", extra)) if names]
         raise CheckpointError(f"checkpoint {source}: the weights for {prefix} do not fit the network "
                               f"built from its config ({'; '.join(parts)}); use another checkpoint")
     for name, (shape, dtype) in expected.items():
