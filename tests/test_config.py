@@ -217,3 +217,127 @@ def test_records_set_only_what_their_base_does_not_already_have():
         if record.base is not None:
             base = preset_values(record.base)
             assert not {k for k, v in record.overrides.items() if base.get(k) == v}, record.name
+
+
+# --- issue 18: every numeric field bounded before any run folder exists -----------------------------
+
+@pytest.mark.parametrize("overrides, words", [
+    (dict(lr_decay=2.0), "lr_decay divides the learning rates"),
+    (dict(grid_size=10**9), "grid_size must be a whole number from 1 to 10,000"),
+    (dict(z_dim=10**9), "z_dim must be a whole number from 1 to 65,536"),
+    (dict(seed=2**70), "seed must be a whole number from 0 to"),
+    (dict(seed=-1), "seed must be 0 or more"),
+    (dict(g_init_range=float("inf")), "g_init_range must be a finite number"),
+    (dict(d_init_range=1e6), "d_init_range must be from 0 to 100"),
+    (dict(lr_min=float("nan")), "lr_min must be a finite number"),
+    (dict(lr_d=float("inf")), "lr_d must be a finite number"),
+    (dict(momentum=float("nan")), "momentum must be a finite number"),
+    (dict(steps=10**13), "steps must be a whole number"),
+    (dict(batch=10**7), "batch must be a whole number"),
+    (dict(k=10**6), "k must be a whole number"),
+    (dict(g_hidden=(256, 3_000_000)), "g_hidden must list 1 to 64 widths from 1 to 65,536"),
+    (dict(d_hidden=(8,) * 65), "d_hidden must list 1 to 64 widths"),
+    (dict(conv_width=10**6), "conv_width must be a whole number"),
+    (dict(dist_timeout=10**12), "dist_timeout must be a whole number"),
+    (dict(image_size=2048), "image_size must be between 4 and 1024 pixels"),
+    (dict(dataset="folder", image_size=1024), "the networks are too large"),
+    (dict(dataset="folder", image_size=1024, arch="conv"), "the networks are too large"),
+    (dict(g_hidden=(65_536, 65_536), d_hidden=(65_536,)), "the networks are too large"),
+])
+def test_every_numeric_field_is_bounded(overrides, words):
+    with pytest.raises(ConfigError) as e:
+        check_config(resolve_config(**overrides))
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_memory_beyond_the_machine_is_refused(monkeypatch):
+    """Under the parameter limit but over the memory: the estimate (weights, gradients, optimiser
+    state, activations) is compared with the device's memory."""
+    import gankit.engine.state as state
+
+    config = resolve_config(dataset="folder", image_size=256, arch="conv")
+    _, _, need = state.estimate_memory(config, state.sample_shape_of(config))
+    assert 8 * 2**30 < need < 16 * 2**30  # ~12 GiB: DCGAN at 256 pixels, batch 64
+    monkeypatch.setattr(state, "memory_limit", lambda c: (need - 1, "this machine's"))
+    with pytest.raises(ConfigError, match=r"would need about 11\.\d GiB .* more than this machine's"):
+        check_config(config)
+    monkeypatch.setattr(state, "memory_limit", lambda c: (need, "this machine's"))
+    assert check_config(config) is config
+
+
+def test_every_preset_passes_the_size_check():
+    for name in PRESETS:
+        check_config(resolve_config(name))
+
+
+def test_values_read_from_files_are_bounded_too():
+    """config_from_dict (config.json, a checkpoint's header) takes no value of the wrong type."""
+    good = resolve_config().to_dict()
+    for key, value in [("g_hidden", [float("inf")]), ("g_hidden", {"a": 1}), ("z_dim", [1]),
+                       ("z_dim", True), ("steps", "9" * 5000), ("lr_d", [0.1]), ("dataset", ["x"]),
+                       ("g_hidden", list(range(1, 100)))]:
+        with pytest.raises(ConfigError) as e:
+            config_from_dict({**good, key: value})
+        assert "\n" not in str(e.value) and len(str(e.value)) < 300
+    with pytest.raises(ConfigError, match="must be a table"):
+        config_from_dict([1, 2])
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--lr-decay", "2"], "lr_decay divides"),
+    (["--grid-size", "1000000000"], "grid_size"),
+    (["--z-dim", "1000000000"], "z_dim"),
+    (["--seed", str(2**70)], "seed"),
+    (["--g-init-range", "inf"], "g_init_range"),
+    (["--lr", "-1"], "pass e.g. --lr 2e-4"),
+    (["--lr-g", "-1"], "pass e.g. --lr-g 2e-4"),
+    (["--g-loss", "foo"], "unknown g_loss 'foo'; choose one of: minimax, nonsaturating"),
+    (["--dataset", "folder", "--image-size", "1024"], "the networks are too large"),
+    (["--g-hidden", "256,3000000"], "g_hidden"),
+])
+def test_bad_values_are_one_line_before_any_run_folder(argv, words, tmp_path, run_cli, one_line_error):
+    runs = tmp_path / "runs"
+    line = one_line_error(*run_cli("train", "--steps", "2", "--runs-dir", runs, *argv))
+    assert words in line
+    assert not runs.exists()
+
+
+def test_the_lr_message_names_the_flag_given():
+    with pytest.raises(ConfigError) as e:
+        resolve_config(lr_d=-1.0, lr_g=-1.0)  # what --lr -1 gives
+    assert "--lr 2e-4" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        resolve_config(lr_d=-1.0)
+    assert "--lr-d 2e-4" in str(e.value) and "--lr " not in str(e.value)
+
+
+BILLION_LAUGHS = """\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+def test_yaml_aliases_are_refused_before_they_expand(tmp_path):
+    """A 453-byte "billion laughs" file took 1.8 GB, then MemoryError; now one line, at once."""
+    path = tmp_path / "laughs.yaml"
+    path.write_text(BILLION_LAUGHS)
+    assert len(BILLION_LAUGHS) < 500
+    with pytest.raises(ConfigError, match=r"uses a YAML alias \(\*a, line 2\)"):
+        resolve_config(file=path)
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("steps: 5\ng_hidden: [32, 32]\n")
+    assert resolve_config(file=plain).g_hidden == (32, 32)
+
+
+def test_a_huge_config_file_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "big.json"
+    path.write_text('{"steps": 5, "x": "' + "a" * (2 << 20) + '"}')
+    with pytest.raises(ConfigError, match="larger than 1 MB"):
+        resolve_config(file=path)

@@ -171,3 +171,13 @@ def test_bad_lr_schedules_are_one_line_errors_with_an_example(text, words):
         resolve_config("digits", lr_schedule=text)
     assert words in str(e.value) and "e.g. 'step(at=110000, d=0.5)'" in str(e.value)
     assert "\n" not in str(e.value)
+
+
+def test_the_decayed_learning_rate_never_overflows():
+    """Issue 18: 1.000004 ** step overflows a float after ~1.8e8 steps (2 ** step after 1024);
+    the rate is then its floor, lr_min."""
+    from gankit.optim import learning_rate
+
+    config = resolve_config(lr_decay=1.000004, lr_min=1e-6)
+    assert learning_rate(0.1, 10**9, config) == 1e-6
+    assert learning_rate(0.1, 1000, config) == max(0.1 / 1.000004 ** 1000, 1e-6)

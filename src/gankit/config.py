@@ -20,6 +20,7 @@ from typing import Any, Mapping
 from gankit.errors import ConfigError
 from gankit.lr_schedule import LR_EXAMPLE, parse_lr_schedule
 from gankit.presets import RECORDS, preset_values
+from gankit.utils.registry import unknown_name_message
 
 SCHEDULES = ("alternating", "simultaneous")
 OPTIMIZERS = ("adam", "sgd")
@@ -30,6 +31,26 @@ G_ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid")
 IMAGE_CHANNELS = ("auto", "gray", "rgb")
 IMAGE_ALPHA = ("white", "black", "skip")
 G_INPUTS = ("z", "logit")
+
+# --- bounds: every numeric field is bounded, so no value overflows or asks for absurd memory ------
+#: Widths and depths of the MLPs (the paper's largest: 8000 units, CIFAR-10's G).
+MAX_WIDTH = 65_536
+MAX_LAYERS = 64
+#: Seeds: torch takes 64-bit seeds and gankit adds small offsets (seed + 3, per-rank offsets).
+MAX_SEED = 2**62
+MAX_LR_DECAY = 1.1  # 1.1: the rate falls 10^4-fold in 100 steps; the paper: 1.000004
+MAX_INIT_RANGE = 100.0
+#: (lowest, highest) of every integer field.
+INT_BOUNDS: dict[str, tuple[int, int]] = {
+    "image_size": (4, 1024), "z_dim": (1, 65_536), "conv_width": (1, 4096),
+    "d_maxout_pieces": (0, 64), "k": (1, 10_000), "batch": (1, 1_048_576), "steps": (1, 10**12),
+    "pack": (1, 1024), "minibatch_features": (0, 4096), "momentum_ramp_epochs": (0, 10**9),
+    "seed": (0, MAX_SEED), "log_every": (1, 10**12), "snapshot_every": (1, 10**12),
+    "keep_checkpoints": (1, 10**6), "grid_size": (1, 10_000), "threads": (0, 4096),
+    "dist_timeout": (1, 10**7),
+}
+INT_EXAMPLES = {"image_size": 64, "z_dim": 100, "conv_width": 64, "batch": 64, "grid_size": 100,
+                "steps": 6000, "seed": 0, "dist_timeout": 120}
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:
@@ -180,17 +201,23 @@ class Config:
                               f"layers; give one name, or one per hidden layer")
         _choice("image_channels", self.image_channels, IMAGE_CHANNELS)
         _choice("image_alpha", self.image_alpha, IMAGE_ALPHA)
-        if self.conv_width < 1:
-            raise ConfigError(f"conv_width must be at least 1 (got {self.conv_width}); pass "
-                              f"--conv-width with a positive integer, e.g. 64")
-        if not 4 <= self.image_size <= 1024:
-            raise ConfigError(f"image_size must be between 4 and 1024 pixels (got "
-                              f"{self.image_size}); pass e.g. --image-size 64")
-        for name in ("z_dim", "k", "batch", "steps", "log_every", "snapshot_every",
-                     "keep_checkpoints", "grid_size", "dist_timeout"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1 (got {getattr(self, name)}); "
-                                  f"pass --{_flag(name)} with a positive integer")
+        for name, (low, high) in INT_BOUNDS.items():  # every integer field, so nothing overflows
+            v = getattr(self, name)
+            if not (isinstance(v, int) and low <= v <= high):
+                if name == "image_size":
+                    bound = f"between {low} and {high} pixels"
+                elif isinstance(v, int) and v < low:
+                    bound = "at least 1" if low == 1 else "0 or more"
+                else:
+                    bound = f"a whole number from {low} to {high:,}"
+                raise ConfigError(f"{name} must be {bound} (got {_short(v)}); pass e.g. "
+                                  f"--{_flag(name)} {INT_EXAMPLES.get(name, max(low, 1))}")
+        for f in fields(self):  # every float field is a finite number (no inf, no nan)
+            v = getattr(self, f.name)
+            if type(getattr(_DEFAULTS, f.name, None)) is float and not (
+                    isinstance(v, (int, float)) and math.isfinite(v)):
+                raise ConfigError(f"{f.name} must be a finite number (got {v}); pass "
+                                  f"--{_flag(f.name)} with a number")
         if self.pack < 1 or self.batch % self.pack:
             raise ConfigError(f"pack must be >= 1 and divide the batch (got pack {self.pack}, "
                               f"batch {self.batch})")
@@ -201,19 +228,22 @@ class Config:
         if not 0 <= self.label_smoothing < 0.5:
             raise ConfigError(f"label_smoothing must be in [0, 0.5) (got {self.label_smoothing}); "
                               "0.1 is the usual value, 0 turns it off")
-        for name in ("threads", "d_maxout_pieces", "momentum_ramp_epochs", "minibatch_features"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be 0 or more (got {getattr(self, name)})")
         if self.d_maxout_pieces == 1:
             raise ConfigError("d_maxout_pieces = 1 is a plain linear layer; use 0 (LeakyReLU) or >= 2")
-        for name in ("lr_d", "lr_g"):
-            v = getattr(self, name)
-            if not (v > 0 and math.isfinite(v)):
-                raise ConfigError(f"{name} must be a positive number (got {v}); "
-                                  f"pass e.g. --{_flag(name)} 2e-4")
-        if not (self.lr_min >= 0 and self.lr_decay >= 1.0):
-            raise ConfigError(f"lr_decay must be >= 1 and lr_min >= 0 (got {self.lr_decay}, "
-                              f"{self.lr_min})")
+        bad_lr = [name for name in ("lr_d", "lr_g") if not getattr(self, name) > 0]
+        if bad_lr:  # name the flag the user gave: --lr sets both
+            if len(bad_lr) == 2 and self.lr_d == self.lr_g:
+                raise ConfigError(f"the learning rates must be positive numbers (got {self.lr_d}); "
+                                  f"pass e.g. --lr 2e-4 (both), or --lr-d and --lr-g")
+            name = bad_lr[0]
+            raise ConfigError(f"{name} must be a positive number (got {getattr(self, name)}); "
+                              f"pass e.g. --{_flag(name)} 2e-4")
+        if not 1.0 <= self.lr_decay <= MAX_LR_DECAY:
+            raise ConfigError(f"lr_decay divides the learning rates after every step: use 1 <= "
+                              f"lr_decay <= {MAX_LR_DECAY} (got {self.lr_decay}; the paper's: "
+                              f"1.000004, 1 = off); pass e.g. --lr-decay 1.000004")
+        if not self.lr_min >= 0:
+            raise ConfigError(f"lr_min must be >= 0 (got {self.lr_min}); pass e.g. --lr-min 1e-6")
         for name in ("d_dropout_input", "d_dropout_hidden"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} is a probability of dropping a unit: use 0 <= p < 1 "
@@ -222,13 +252,16 @@ class Config:
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1) (got {getattr(self, name)})")
         for name in ("g_init_range", "d_init_range"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0 (got {getattr(self, name)})")
+            if not 0 <= getattr(self, name) <= MAX_INIT_RANGE:
+                raise ConfigError(f"{name} must be from 0 to {MAX_INIT_RANGE} (got "
+                                  f"{getattr(self, name)}); pass e.g. --{_flag(name)} 0.05 "
+                                  f"(0 = PyTorch's default)")
         for name in ("g_hidden", "d_hidden"):
             widths = getattr(self, name)
-            if not widths or any(int(w) < 1 for w in widths):
-                raise ConfigError(f"{name} must list at least one positive width, e.g. 256,256 "
-                                  f"(got {widths})")
+            if (not isinstance(widths, tuple) or not 1 <= len(widths) <= MAX_LAYERS
+                    or not all(isinstance(w, int) and 1 <= w <= MAX_WIDTH for w in widths)):
+                raise ConfigError(f"{name} must list 1 to {MAX_LAYERS} widths from 1 to "
+                                  f"{MAX_WIDTH:,}, e.g. 256,256 (got {_short(widths)})")
         return self
 
 
@@ -236,13 +269,16 @@ def _flag(name: str) -> str:
     return name.replace("_", "-")
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _choice(name: str, value: Any, allowed: Any) -> None:
     if value in allowed:
         return
-    names = sorted(allowed)
-    near = difflib.get_close_matches(str(value), names, n=1)
-    hint = f"; did you mean '{near[0]}'?" if near else ""
-    raise ConfigError(f"unknown {name} '{value}'{hint} Choose one of: {', '.join(names)}")
+    raise ConfigError(unknown_name_message(name, _short(value) if not isinstance(value, str)
+                                           else value[:60], allowed))
 
 
 # --- presets: records in presets.py ----------------------------------------------------------------
@@ -272,7 +308,9 @@ def coerce(name: str, value: Any) -> Any:
         if kind is tuple:
             if isinstance(value, str):
                 value = [v for v in value.split(",") if v.strip()]
-            return tuple(int(v) for v in value)
+            if not isinstance(value, (list, tuple)) or len(value) > 4096:  # validate() bounds it
+                raise ValueError(value)
+            return tuple(_whole(v) for v in value)
         if kind is bool:
             if isinstance(value, str):
                 if value.lower() in ("1", "true", "yes", "on"):
@@ -282,15 +320,29 @@ def coerce(name: str, value: Any) -> Any:
                 raise ValueError(value)
             return bool(value)
         if kind is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(value)
+            return _whole(value)
         if kind is float:
+            if not isinstance(value, (str, int, float)):
+                raise TypeError(value)
             return float(value)
+        if not isinstance(value, (str, int, float)):  # e.g. a list or a table where a name goes
+            raise TypeError(value)
         return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         raise ConfigError(f"{name} expects {kind.__name__ if kind is not tuple else 'a list of integers'}"
-                          f", got {value!r}") from None
+                          f", got {_short(value)}") from None
+
+
+def _whole(value: Any) -> int:
+    """An integer from an int, a whole float or a decimal string (never a list, a table, or a
+    string of thousands of digits)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(value)
+    if isinstance(value, str) and len(value) > 40:
+        raise ValueError(value)
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(value)
+    return int(value)
 
 
 def _kind(name: str) -> type:
@@ -332,10 +384,11 @@ def _translate_legacy(values: dict[str, Any], given: Mapping[str, Any]) -> dict[
         at = int(old.get("lr_late_step", 0))
         late = {p: float(old.get(f"lr_{p}_late", 0.0)) for p in "dg"}
         lr = {p: float(values.get(f"lr_{p}", getattr(_DEFAULTS, f"lr_{p}"))) for p in "dg"}
-    except (TypeError, ValueError):
-        raise ConfigError(f"lr_late_step, lr_d_late and lr_g_late must be numbers (got {old})") from None
-    if at < 0 or min(late.values()) < 0:
-        raise ConfigError(f"lr_late_step, lr_d_late and lr_g_late must be >= 0 (got {old})")
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"lr_late_step, lr_d_late and lr_g_late must be numbers (got "
+                          f"{_short(old)})") from None
+    if at < 0 or min(late.values()) < 0 or not all(map(math.isfinite, [*late.values(), *lr.values()])):
+        raise ConfigError(f"lr_late_step, lr_d_late and lr_g_late must be >= 0 (got {_short(old)})")
     factors = [f"{p}={late[p] / lr[p]!r}" for p in "dg" if late[p] > 0]
     values["lr_schedule"] = f"step(at={at}, {', '.join(factors)})" if at and factors else "constant"
     return values
@@ -349,6 +402,9 @@ def _unknown_key(key: str) -> None:
 
 def config_from_dict(d: Mapping[str, Any]) -> Config:
     """Rebuild a Config saved as config.json (e.g. from a checkpoint), older ones included."""
+    if not isinstance(d, Mapping):
+        raise ConfigError(f"a config must be a table of keys (like config.json), not "
+                          f"{type(d).__name__}")
     d = _translate_legacy(dict(d), given=d)
     for key in d:
         if key not in FIELD_NAMES:
@@ -356,14 +412,28 @@ def config_from_dict(d: Mapping[str, Any]) -> Config:
     return Config(**{k: coerce(k, v) for k, v in d.items()}).validate()
 
 
+#: A config file is a few dozen keys; anything larger is refused before it is parsed.
+MAX_CONFIG_FILE_BYTES = 1 << 20
+
+
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a TOML (.toml) or YAML (.yaml/.yml) or JSON file of config keys."""
+    """Read a TOML (.toml) or YAML (.yaml/.yml) or JSON file of config keys.
+
+    Bounded: at most :data:`MAX_CONFIG_FILE_BYTES`, and YAML without aliases (a 453-byte
+    "billion laughs" file expands to gigabytes through nested aliases; config.json's keys never
+    need one).
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist; check the path given to --config")
     suffix = path.suffix.lower()
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_FILE_BYTES + 1)
+        if len(raw) > MAX_CONFIG_FILE_BYTES:
+            raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_FILE_BYTES >> 20} MB; "
+                              f"a config holds a few dozen keys (see `gankit train --dry-run`)")
+        text = raw.decode("utf-8")
         if suffix == ".toml":
             try:
                 import tomllib
@@ -371,9 +441,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
                 import tomli as tomllib  # type: ignore[no-redef]
             data = tomllib.loads(text)
         elif suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}  # safe_load: never constructs Python objects
+            data = _load_yaml(text, path) or {}
         elif suffix == ".json":
             data = json.loads(text)
         else:
@@ -386,3 +454,24 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a table of keys (like config.json)")
     return data
+
+
+def _load_yaml(text: str, path: Path) -> Any:
+    """yaml.safe_load (never constructs Python objects) that refuses aliases (``*name``): with
+    them a tiny file can expand to gigabytes ("billion laughs")."""
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):  # type: ignore[override]
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise ConfigError(f"config file {path} uses a YAML alias (*{event.anchor}, line "
+                                  f"{event.start_mark.line + 1}); gankit refuses aliases (they can "
+                                  f"expand a small file to gigabytes): write the values out")
+            return super().compose_node(parent, index)
+
+    loader = NoAliasLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()

@@ -21,7 +21,10 @@ def learning_rate(lr0: float, step: int, config: Config) -> float:
     """The learning rate after ``step`` updates (ExponentialDecay)."""
     if config.lr_decay == 1.0:
         return lr0
-    return max(lr0 / config.lr_decay ** step, config.lr_min)
+    try:
+        return max(lr0 / config.lr_decay ** step, config.lr_min)
+    except OverflowError:  # decay ** step beyond a float (e.g. 1.000004 after 1.8e8 steps): ~0
+        return config.lr_min
 
 
 def player_learning_rates(step: int, config: Config) -> tuple[float, float]:

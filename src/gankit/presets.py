@@ -12,12 +12,12 @@ This module is data and name lookup only; :func:`gankit.config.resolve_config` b
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping
 
 from gankit.errors import ConfigError
+from gankit.utils.registry import unknown_name_message
 
 
 @dataclass(frozen=True)
@@ -228,8 +228,5 @@ def preset_values(expression: str) -> dict[str, Any]:
 
 
 def _unknown(kind: str, part: str, expression: str, choices) -> ConfigError:
-    names = sorted(choices)
-    near = difflib.get_close_matches(part, names, n=1)
-    hint = f"; did you mean '{near[0]}'?" if near else ""
     where = f" in '{expression}'" if part != expression else ""
-    return ConfigError(f"unknown {kind} '{part}'{where}{hint} Choose one of: {', '.join(names)}")
+    return ConfigError(unknown_name_message(kind, part, choices, where))

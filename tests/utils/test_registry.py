@@ -42,3 +42,28 @@ def test_unknown_name_suggests_the_nearest_and_lists_the_choices():
 def test_every_extension_point_is_a_registry_of_real_objects(registry, names):
     assert names <= set(registry)
     assert all(not isinstance(registry[n], str) for n in names)
+
+
+def test_without_a_near_name_the_line_is_still_punctuated():
+    """Issue 18: "unknown g_loss 'foo' Choose one of" lacked its punctuation."""
+    reg: Registry[int] = Registry("g_loss")
+    reg.register("minimax", 1)
+    reg.register("nonsaturating", 2)
+    with pytest.raises(ConfigError) as e:
+        reg.get("foo")
+    assert str(e.value) == "unknown g_loss 'foo'; choose one of: minimax, nonsaturating"
+
+
+@pytest.mark.parametrize("make", [
+    lambda: __import__("gankit.config", fromlist=["x"]).resolve_config(g_loss="foo"),
+    lambda: __import__("gankit.config", fromlist=["x"]).resolve_config(schedule="zzz"),
+    lambda: __import__("gankit.config", fromlist=["x"]).resolve_config(preset="zzz"),
+    lambda: __import__("gankit.metrics", fromlist=["x"]).check_metric_names(["zzz"]),
+])
+def test_every_unknown_name_error_is_punctuated(make):
+    from gankit.engine.state import check_config
+    from gankit.errors import GankitError
+
+    with pytest.raises(GankitError) as e:
+        check_config(make())
+    assert "' Choose" not in str(e.value) and "; choose one of: " in str(e.value)

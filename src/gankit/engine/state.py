@@ -7,6 +7,8 @@ resumed run continues exactly where it stopped.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import math
 import os
 import random
 from dataclasses import dataclass, field
@@ -88,7 +90,101 @@ def check_config(config: Config) -> Config:
             conv_plan(config.image_size)
         except ValueError as e:
             raise ConfigError(f"{e}; pass e.g. --image-size 64") from None
+    check_size(config)
     return config
+
+
+# --- what the networks will need, before anything is built -----------------------------------------
+
+#: The sample shape of each built-in dataset (the image folder's follows --image-size), so that the
+#: networks' size can be known before the data are loaded and any run folder exists.
+SAMPLE_SHAPES: dict[str, tuple[int, ...]] = {
+    "digits": (1, 8, 8), "mnist": (1, 28, 28), "cifar10": (3, 32, 32),
+    "stacked_mnist": (3, 28, 28), "tfd": (1, 48, 48), "gauss1d": (1,), "mixture1d": (1,),
+    "ring8": (2,), "grid25": (2,)}
+#: The most parameters G and D may have together (4 GiB of float32 weights, before gradients and
+#: optimiser state): far beyond the paper's networks (~3 M) and DCGAN's at 256 pixels (~90 M).
+MAX_PARAMETERS = 2**30
+
+
+def sample_shape_of(config: Config) -> tuple[int, ...] | None:
+    """The shape of one example of the config's dataset (an upper bound for an image folder: RGB
+    unless gray is asked for); None for a dataset gankit does not know the shape of in advance."""
+    if config.dataset == "folder":
+        channels = 1 if config.image_channels == "gray" else 3
+        return (channels, config.image_size, config.image_size)
+    return SAMPLE_SHAPES.get(config.dataset)
+
+
+def estimate_memory(config: Config, sample_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(parameters of G, of D, estimated bytes to train) for the config on examples of
+    ``sample_shape``; the networks are built on PyTorch's meta device (shapes, no memory).
+
+    Bytes: float32 weights, gradients, optimiser state (1 slot for SGD, 2 for Adam) and the weight
+    average; activations of G on the batch and D on real and fake examples (:func:`activations`),
+    kept for the backward pass and matched by gradients (x 3).
+    """
+    unit_range = len(sample_shape) == 3
+    data = Dataset(config.dataset, torch.empty((1, *sample_shape), device="meta"),
+                   unit_range=unit_range)
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):
+        # no output bias from the data: the same shapes, without meta-device maths (slow to set up)
+        G, D = build_networks(dataclasses.replace(config, g_output_bias_from_data=False), data)
+    p_G = sum(p.numel() for p in G.parameters())
+    p_D = sum(p.numel() for p in D.parameters())
+    slots = 2 if config.optimizer == "adam" else 1
+    weights = p_G * (2 + slots + (1 if config.g_ema > 0 else 0)) + p_D * (2 + slots)
+    return p_G, p_D, 4 * (weights + 3 * config.batch * activations(config, sample_shape))
+
+
+def activations(config: Config, sample_shape: tuple[int, ...]) -> int:
+    """Values G computes for one example plus what D computes for one real and one fake, by
+    family (0 for a family gankit does not know: its parameters still count)."""
+    n = math.prod(sample_shape)
+    if config.arch == "mlp":
+        g = 2 * sum(config.g_hidden) + 2 * n
+        d = n + sum(config.d_hidden) * (max(config.d_maxout_pieces, 1) + 2) + config.minibatch_features
+        return g + 2 * d
+    if config.arch == "conv" and len(sample_shape) == 3:
+        base, doublings = conv_plan(sample_shape[1])
+        maps = [config.conv_width * 2 ** (doublings - 1 - i) * (base * 2**i) ** 2
+                for i in range(doublings)]  # channels x pixels at each resolution
+        return 3 * sum(maps) + 2 * n + 2 * (n + 2 * sum(maps))
+    return 0
+
+
+def memory_limit(config: Config) -> tuple[int, str]:
+    """(bytes, what) of the memory the run will train in: the GPU's, else this machine's RAM."""
+    if config.device in ("cuda", "auto") and torch.cuda.is_available():
+        return torch.cuda.get_device_properties(0).total_memory, "the GPU's"
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine's"
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62, "this machine's"
+
+
+def check_size(config: Config) -> None:
+    """Refuse networks that cannot fit, before anything is allocated: more than
+    :data:`MAX_PARAMETERS`, or an estimated need beyond the memory of the device."""
+    shape = sample_shape_of(config)
+    if shape is None:
+        return
+    try:
+        p_G, p_D, need = estimate_memory(config, shape)
+    except (ValueError, ConfigError, RuntimeError):
+        return  # a shape the family cannot build: reported with the data, as before
+    size = f"G has {p_G:,} parameters and D {p_D:,}"
+    hint = ("pass a smaller --image-size, --conv-width, --g-hidden/--d-hidden or --batch"
+            if config.dataset == "folder" else
+            "pass smaller --g-hidden/--d-hidden, --conv-width, --z-dim or --batch")
+    if p_G + p_D > MAX_PARAMETERS:
+        raise ConfigError(f"the networks are too large: {size}, more than gankit's limit of "
+                          f"{MAX_PARAMETERS:,} together; {hint}")
+    limit, what = memory_limit(config)
+    if need > limit:
+        raise ConfigError(f"the networks would need about {need / 2**30:.1f} GiB to train "
+                          f"({size}; batch {config.batch}), more than {what} "
+                          f"{limit / 2**30:.1f} GiB of memory; {hint}")
 
 
 def logger_names(config: Config) -> list[str]:

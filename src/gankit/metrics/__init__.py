@@ -15,7 +15,6 @@ Metrics never import training code: a run is anything with ``.sample(n, seed)``,
 
 from __future__ import annotations
 
-import difflib
 import math
 import time
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import torch
 from gankit.errors import GankitError
 from gankit.metrics import mnist_eval, modes, parzen
 from gankit.utils.jsonl import append_jsonl
+from gankit.utils.registry import unknown_name_message
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,7 @@ def check_metric_names(names: Sequence[str]) -> list[str]:
     """The names, checked against the registry (a GankitError with a suggestion otherwise)."""
     for name in names:
         if name not in METRICS:
-            near = difflib.get_close_matches(name, list(METRICS), n=1)
-            hint = f"; did you mean '{near[0]}'?" if near else ""
-            raise GankitError(f"unknown metric '{name}'{hint} Choose one of: {', '.join(METRICS)}")
+            raise GankitError(unknown_name_message("metric", name, METRICS))
     return list(names)
 
 

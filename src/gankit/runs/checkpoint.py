@@ -2,8 +2,14 @@
 capture and restore of a run's whole :class:`~gankit.engine.state.TrainingState` (exact resume).
 
 Never a pickle: loading a checkpoint cannot run code. Writes are atomic (temporary file, flush,
-fsync, rename), and a SHA-256 of all tensor bytes is stored with the file so that a truncated or
-bit-flipped checkpoint is detected on load rather than silently used.
+fsync, rename), and a SHA-256 of the JSON header (config, counters, optimiser settings) and of all
+tensors (names, dtypes, shapes, bytes) is stored with the file, so that a truncated or bit-flipped
+checkpoint is detected on load rather than silently used. The checksum detects damage, not
+intent (anyone can recompute it): everything read from a checkpoint is also checked
+(:mod:`gankit.runs.verify`) before anything is built from it.
+
+Format 1 (before issue 18) checksummed the tensors only; such a checkpoint still loads if its
+tensors verify, with a warning that its header is unverified (its content is checked all the same).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import json
 import os
 import random
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +33,38 @@ from gankit.data import Dataset
 from gankit.engine.distributed import gather_rng_states
 from gankit.engine.state import TrainingState
 from gankit.errors import CheckpointError
+from gankit.runs.verify import check_training_checkpoint
 from gankit.utils.atomic import atomic_path
 from gankit.version import __version__
 
-FORMAT = "gankit-checkpoint-1"
+FORMAT = "gankit-checkpoint-2"  # the checksum covers the header's meta and the tensors
+OLD_FORMAT = "gankit-checkpoint-1"  # the checksum covers the tensors only
 _STEP_FILE = re.compile(r"^step-(\d+)\.safetensors$")
 
 
-def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
-    h = hashlib.sha256()
+def _hash_tensors(h: "hashlib._Hash", tensors: dict[str, torch.Tensor]) -> None:
     for name in sorted(tensors):
         t = tensors[name].contiguous()
         h.update(name.encode())
         h.update(str(t.dtype).encode() + str(tuple(t.shape)).encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+
+
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """Format 1's checksum: the tensors alone."""
+    h = hashlib.sha256()
+    _hash_tensors(h, tensors)
+    return h.hexdigest()
+
+
+def checkpoint_digest(tensors: dict[str, torch.Tensor], meta_json: str) -> str:
+    """Format 2's checksum: the format tag, the header's meta exactly as stored (length-prefixed
+    UTF-8), then every tensor's name, dtype, shape and bytes."""
+    h = hashlib.sha256()
+    h.update(FORMAT.encode() + b"\0")
+    data = meta_json.encode("utf-8")
+    h.update(len(data).to_bytes(8, "big") + data)
+    _hash_tensors(h, tensors)
     return h.hexdigest()
 
 
@@ -47,7 +72,8 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: di
     """Atomically write ``tensors`` and JSON-able ``meta`` to ``path`` (a .safetensors file)."""
     path = Path(path)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    header = {"format": FORMAT, "sha256": tensors_digest(tensors), "meta": json.dumps(meta)}
+    meta_json = json.dumps(meta, allow_nan=False)
+    header = {"format": FORMAT, "sha256": checkpoint_digest(tensors, meta_json), "meta": meta_json}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=header)
         with open(tmp, "rb+") as f:  # flush the OS cache to disk before the rename publishes it
@@ -86,16 +112,32 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({str(e).splitlines()[0]})"
                               ) from None
-    if header.get("format") != FORMAT:
+    fmt, meta_json = header.get("format"), header.get("meta")
+    if fmt not in (FORMAT, OLD_FORMAT):
         raise CheckpointError(f"{path} is not a gankit checkpoint (no '{FORMAT}' header)")
-    if tensors_digest(tensors) != header.get("sha256"):
-        raise CheckpointError(f"checkpoint {path} fails its checksum (bit-flipped or partly "
+    if not isinstance(meta_json, str):
+        raise CheckpointError(f"checkpoint {path} has no metadata header; use an earlier checkpoint")
+    digest = (checkpoint_digest(tensors, meta_json) if fmt == FORMAT else tensors_digest(tensors))
+    if digest != header.get("sha256"):
+        raise CheckpointError(f"checkpoint {path} fails its checksum (bit-flipped, edited or partly "
                               f"written); use an earlier checkpoint")
+    if fmt == OLD_FORMAT:
+        print(f"gankit: warning: {path} is an old (format 1) checkpoint: its checksum covers the "
+              f"weights but not its header (config, step), which is checked but unverified",
+              file=sys.stderr)
     try:
-        meta = json.loads(header["meta"])
-    except (KeyError, json.JSONDecodeError):
-        raise CheckpointError(f"checkpoint {path} has an unreadable metadata header") from None
+        meta = json.loads(meta_json, parse_constant=_no_constant)
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
+        raise CheckpointError(f"checkpoint {path} has an unreadable metadata header; use an "
+                              f"earlier checkpoint") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"checkpoint {path} has a metadata header that is not a table; use "
+                              f"an earlier checkpoint")
     return tensors, meta
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} in a checkpoint header")
 
 
 def checkpoint_files(folder: str | Path) -> list[Path]:
@@ -197,7 +239,28 @@ def _jsonable(value: Any) -> Any:
 
 def restore_state(state: TrainingState, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
                   ) -> None:
-    """Put a checkpoint back into a freshly built state (exact resume)."""
+    """Put a checkpoint back into a freshly built state (exact resume).
+
+    Everything is checked first (:func:`gankit.runs.verify.check_training_checkpoint`, unless
+    :func:`gankit.runs.run.newest_good_checkpoint` already did), then against the live state (the
+    data order must cover the data); a problem is one CheckpointError and the state is untouched.
+    """
+    source = getattr(meta, "source", "the checkpoint")
+    if not getattr(meta, "training", False):
+        check_training_checkpoint(source, tensors, meta)
+    n = len(state.stream.data)
+    if tensors["data.order"].numel() != n:
+        raise CheckpointError(f"the data order in checkpoint {source} covers "
+                              f"{tensors['data.order'].numel()} examples, the data have {n}; "
+                              f"resume with the data the run was trained on (--data-dir)")
+    try:
+        _restore(state, tensors, meta)
+    except (RuntimeError, ValueError, TypeError, KeyError, IndexError, OverflowError) as e:
+        raise CheckpointError(f"cannot restore checkpoint {source} "
+                              f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+
+
+def _restore(state: TrainingState, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     load_module("G", state.G, tensors)
     load_module("D", state.D, tensors)
     if state.G_ema is not None:

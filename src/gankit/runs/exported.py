@@ -14,12 +14,14 @@ from typing import Any
 import torch
 
 from gankit.config import Config, config_from_dict
-from gankit.errors import CheckpointError
+from gankit.errors import CheckpointError, ConfigError
 
 #: Name of the JSON file inside a TorchScript archive (``<archive>/extra/<MARKER>``) and key of the
 #: ONNX metadata entry.
 MARKER = "gankit_generator.json"
 FORMAT_TAG = "gankit-generator-1"
+#: The most JSON an exported file's marker may hold (a config is a few kB).
+MAX_METADATA_BYTES = 1 << 20
 
 
 def is_exported_generator(path: str | Path) -> bool:
@@ -40,13 +42,19 @@ def read_generator_metadata(path: str | Path) -> dict[str, Any]:
     try:
         with zipfile.ZipFile(path) as z:
             name = next(n for n in z.namelist() if n.endswith(f"/extra/{MARKER}"))
+            info = z.getinfo(name)
+            if info.file_size > MAX_METADATA_BYTES:  # read no more than a config's worth
+                raise ValueError(f"{info.file_size} bytes of metadata")
             meta = json.loads(z.read(name))
-    except (StopIteration, zipfile.BadZipFile, OSError, json.JSONDecodeError, KeyError):
+    except (StopIteration, zipfile.BadZipFile, OSError, ValueError, KeyError, RecursionError):
         raise CheckpointError(f"{path} is not a generator exported by `gankit export`") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_TAG:
         raise CheckpointError(f"{path} carries an unknown generator format "
                               f"({meta.get('format') if isinstance(meta, dict) else meta!r}); "
                               f"expected {FORMAT_TAG}")
+    if not isinstance(meta.get("config"), dict):
+        raise CheckpointError(f"{path} carries no config in its {MARKER}; export the run again "
+                              f"with `gankit export`")
     return meta
 
 
@@ -64,7 +72,10 @@ def load_exported_module(path: str | Path) -> tuple[Config, torch.nn.Module, int
     """
     path = Path(path)
     meta = read_generator_metadata(path)
-    config = config_from_dict(meta["config"])
+    try:
+        config = config_from_dict(meta["config"])
+    except ConfigError as e:
+        raise CheckpointError(f"{path} carries an impossible config ({e})") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -73,4 +84,5 @@ def load_exported_module(path: str | Path) -> tuple[Config, torch.nn.Module, int
         raise CheckpointError(f"cannot load exported generator {path} "
                               f"({str(e).strip().splitlines()[0] if str(e).strip() else e})") from None
     G.eval()
-    return config, G, int(meta.get("step", 0))
+    step = meta.get("step", 0)
+    return config, G, step if isinstance(step, int) and step >= 0 else 0

@@ -13,20 +13,24 @@ Layout of a run folder::
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
 
 from gankit.utils.atomic import atomic_path
 from gankit.runs.checkpoint import checkpoint_files, load_checkpoint, load_module
-from gankit.config import Config, config_from_dict
+from gankit.config import Config
 from gankit.errors import CheckpointError, GankitError
 from gankit.figures.samples import save_samples as draw_samples
 from gankit.nets import build_generator, sample_noise
+from gankit.runs.exported import FORMAT_TAG as GENERATOR_FORMAT
 from gankit.runs.exported import is_exported_generator, load_exported_module
+from gankit.runs.verify import Checked, check_generator_checkpoint, check_training_checkpoint
 
 _RUN_ID = re.compile(r"^(\d{5,})-")
 
@@ -111,18 +115,23 @@ class Run:
 
 
 def generator_from_checkpoint(tensors: dict, meta: dict) -> tuple[Config, torch.nn.Module]:
-    config = config_from_dict(meta["config"])
+    """G (the weight average if the run kept one) with the checkpoint's weights. Shapes are checked
+    against the tensors present before G is built, so nothing larger than the file is allocated."""
+    config = check_generator_checkpoint(getattr(meta, "source", "the checkpoint"), tensors, meta)
     G = build_generator(config, tuple(meta["sample_shape"]), bool(meta["unit_range"]))
     # a run with g_ema samples from the weight average (what its grids and metrics showed)
     load_module("G_ema" if any(k.startswith("G_ema.") for k in tensors) else "G", G, tensors)
     return config, G
 
 
-def newest_good_checkpoint(path: str | Path) -> tuple[Path, dict, dict]:
-    """(checkpoint path, tensors, meta) of a checkpoint file, or of a run folder's newest readable one.
+def newest_good_checkpoint(path: str | Path, training: bool = False) -> tuple[Path, dict, dict]:
+    """(checkpoint path, tensors, meta) of a checkpoint file, or of a run folder's newest good one.
 
-    A checkpoint that fails to load (truncated, bit-flipped) is reported on stderr and the previous
-    one is tried.
+    A checkpoint that fails to load (truncated, bit-flipped, edited) or whose content fails its
+    checks (:mod:`gankit.runs.verify`: a crafted or impossible header, weights that do not fit its
+    config, bad optimiser or random states) is reported on stderr and the previous one is tried.
+    A training checkpoint is checked whole; with ``training`` (resuming) a file must be one (an
+    exported generator is refused). The meta returned is a :class:`~gankit.runs.verify.Checked`.
     """
     path = Path(path)
     if path.is_file():
@@ -137,10 +146,14 @@ def newest_good_checkpoint(path: str | Path) -> tuple[Path, dict, dict]:
     errors = []
     for ckpt in candidates:
         try:
-            tensors, meta = load_checkpoint(ckpt)
-            for key in ("config", "step", "sample_shape", "unit_range"):
-                if key not in meta:
-                    raise CheckpointError(f"checkpoint {ckpt} lacks '{key}' in its metadata")
+            tensors, raw = load_checkpoint(ckpt)
+            meta = Checked(raw)
+            meta.source = str(ckpt)
+            if training or raw.get("format") != GENERATOR_FORMAT:
+                check_training_checkpoint(ckpt, tensors, raw)
+                meta.training = True
+            else:
+                check_generator_checkpoint(ckpt, tensors, raw)
             return ckpt, tensors, meta
         except CheckpointError as e:
             errors.append(str(e))
@@ -151,8 +164,22 @@ def newest_good_checkpoint(path: str | Path) -> tuple[Path, dict, dict]:
 
 
 def run_dir_of(checkpoint: Path) -> Path:
-    """checkpoints/step-N.safetensors lives in RUN_DIR/checkpoints/."""
+    """checkpoints/step-N.safetensors lives in RUN_DIR/checkpoints/. An exported generator has no
+    run folder (resuming one would write into its grandparent folder): a CheckpointError."""
+    if _is_exported_checkpoint(checkpoint):
+        raise CheckpointError(f"{checkpoint} is an exported generator (G's weights only), not a "
+                              f"training checkpoint; resume from the run folder it came from")
     return checkpoint.parent.parent
+
+
+def _is_exported_checkpoint(path: Path) -> bool:
+    """A safetensors file written by ``gankit export --format safetensors`` (its header says so)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {}).get("meta", "{}"))
+        return isinstance(meta, dict) and meta.get("format") == GENERATOR_FORMAT
+    except Exception:  # unreadable: not an export (load_checkpoint reports what is wrong)
+        return False
 
 
 def load_run(path: str | Path, trust_code: bool = False) -> Run:
@@ -172,4 +199,5 @@ def load_run(path: str | Path, trust_code: bool = False) -> Run:
         return Run(Path(path).parent, config, G, step, checkpoint=Path(path))
     ckpt, tensors, meta = newest_good_checkpoint(path)
     config, G = generator_from_checkpoint(tensors, meta)
-    return Run(run_dir_of(ckpt), config, G, int(meta["step"]), checkpoint=ckpt)
+    folder = ckpt.parent if meta.get("format") == GENERATOR_FORMAT else run_dir_of(ckpt)
+    return Run(folder, config, G, int(meta["step"]), checkpoint=ckpt)

@@ -52,9 +52,17 @@ class Registry(Generic[T]):
         return self._items.items()
 
 
-def unknown_name_message(kind: str, name: object, choices) -> str:
-    """"unknown dataset 'mnst'; did you mean 'mnist'? Choose one of: ..." (one line)."""
-    names = sorted(choices)
+def unknown_name_message(kind: str, name: object, choices, where: str = "") -> str:
+    """"unknown dataset 'mnst'; did you mean 'mnist'? Choose one of: ..." or, with no near name,
+    "unknown g_loss 'foo'; choose one of: ..." (one line). ``where`` follows the name
+    (e.g. " in 'paper-mnist+emma'")."""
+    return f"unknown {kind} '{name}'{where}{choices_hint(name, choices)}"
+
+
+def choices_hint(name: object, choices) -> str:
+    """"; did you mean 'mnist'? Choose one of: a, b" or "; choose one of: a, b": what follows the
+    unknown name in an error line, so that every such line is punctuated alike."""
+    names = sorted(str(c) for c in choices)
     near = difflib.get_close_matches(str(name), names, n=1)
-    hint = f"; did you mean '{near[0]}'?" if near else ""
-    return f"unknown {kind} '{name}'{hint} Choose one of: {', '.join(names)}"
+    listing = ", ".join(names)
+    return f"; did you mean '{near[0]}'? Choose one of: {listing}" if near else f"; choose one of: {listing}"
