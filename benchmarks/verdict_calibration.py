@@ -1,0 +1,249 @@
+"""Calibrate `gankit diagnose` on real runs: short but real runs of the presets, and broken ones.
+
+    python benchmarks/verdict_calibration.py [--runs-dir /tmp/verdict-runs] [--mnist DIR]
+        [--image-dir DIR] [--before-src /path/to/old/gankit/src] [--cases a,b,...]
+        [--out benchmarks/results/verdict_calibration.md]
+
+Each case trains one run (one torch thread, seed 0, `gankit train` in a subprocess) into
+``RUNS_DIR/CASE/`` unless a finished run of the same config is already there (then it is reused),
+diagnoses it with this tree's gankit (`gankit diagnose RUN --json --no-report`) and, with
+``--before-src``, with another tree's (the verdicts before a change), and writes a markdown table:
+run, what a person looking at the run expects, verdicts before, verdicts after. ``--json`` beside
+``--out`` holds every number. Cases whose data are missing (no ``--mnist``, no image folder) are
+listed as skipped.
+
+The expected column is the judgement of someone who looked at the run's samples and curves, not of
+the verdicts: healthy preset runs must come out healthy (or near equilibrium / too early to judge
+when they are short), broken ones must not. Issue 18, item 11.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+OK = ("healthy", "near_equilibrium")
+
+
+@dataclass
+class Case:
+    name: str
+    what: str                       # one line: the run and why it is in the table
+    args: list[str]                 # `gankit train` flags
+    expected: str                   # what the run is, judged from its samples and curves
+    good: tuple[str, ...] = OK      # verdict kinds that agree with `expected` (first verdict)
+    needs: str | None = None        # "mnist" or "images"
+    interrupt_at_row: int = 0       # send Ctrl-C once stats.jsonl has this many rows
+    notes: list[str] = field(default_factory=list)
+
+
+CASES = [
+    # --- the presets, as shipped (or short) -----------------------------------------------------
+    Case("digits-3000", "README's API example `gankit.train(preset=\"digits\", steps=3000)`",
+         ["--preset", "digits", "--steps", "3000"],
+         "healthy: recognisable digits; D(x) 0.59 / D(G(z)) 0.41 and closing",
+         good=("healthy", "near_equilibrium")),
+    Case("digits-300", "the default digits preset stopped after 300 steps (D has not started)",
+         ["--preset", "digits", "--steps", "300"],
+         "too early: G still draws one grey blob, D(x) = D(G(z)) = 0.500 since step 0",
+         good=("too_early",)),
+    Case("digits-ctrl-c", "the digits preset, Ctrl-C after 12 logged rows (step ~600 of 6000)",
+         ["--preset", "digits"], "interrupted while D was starting to learn: not diverged",
+         good=("too_early", "healthy", "near_equilibrium"), interrupt_at_row=12),
+    Case("gauss1d", "preset gauss1d (5,000 steps)", ["--preset", "gauss1d"],
+         "healthy: the 1-D Gaussian is matched", good=OK),
+    Case("figure1-gauss", "preset figure1-gauss (4,000 steps)", ["--preset", "figure1-gauss"],
+         "near equilibrium: Figure 1's run ends at D = 1/2", good=OK),
+    Case("figure1-mixture", "preset figure1-mixture (6,000 steps)",
+         ["--preset", "figure1-mixture"], "healthy / near equilibrium: both modes", good=OK),
+    Case("ring8", "preset ring8, full length (30,000 steps)", ["--preset", "ring8"],
+         "healthy: 8/8 modes, ~97% HQ", good=OK),
+    Case("ring8-300", "preset ring8 stopped after 300 steps", ["--preset", "ring8", "--steps", "300"],
+         "too early: 6/8 modes after 1% of the schedule; no verdict on collapse yet",
+         good=("too_early",)),
+    Case("grid25", "preset grid25, full length (60,000 steps)", ["--preset", "grid25"],
+         "healthy: 25/25 modes, ~97% HQ", good=OK),
+    Case("ring8-pacgan", "preset ring8-pacgan (5,000 steps)", ["--preset", "ring8-pacgan"],
+         "healthy or too early (PacGAN's nets at Adam 1e-4 are slow to sharpen)",
+         good=OK + ("too_early",)),
+    Case("paper-mnist-2000", "`paper-mnist --steps 2000` (issue 18's case)",
+         ["--preset", "paper-mnist", "--steps", "2000"], "learning: blurry digit-like strokes, "
+         "D ahead of G as in every early paper-mnist run, G's gradients alive",
+         good=OK + ("too_early",), needs="mnist"),
+    Case("table1-mnist-2000", "`table1-mnist --steps 2000`",
+         ["--preset", "table1-mnist", "--steps", "2000"], "learning (as paper-mnist)",
+         good=OK + ("too_early",), needs="mnist"),
+    Case("paper-mnist-fast-2000", "`paper-mnist-fast --steps 2000`",
+         ["--preset", "paper-mnist-fast", "--steps", "2000"], "learning: digits appear",
+         good=OK + ("too_early",), needs="mnist"),
+    Case("dcgan-mnist-1000", "`dcgan-mnist --steps 1000`",
+         ["--preset", "dcgan-mnist", "--steps", "1000"], "learning: digit-like strokes",
+         good=OK + ("too_early",), needs="mnist"),
+    Case("dcgan-folder-600", "`dcgan-folder` on an icon theme, 32 px, width 32, 600 steps "
+         "(issue 18's case)",
+         ["--preset", "dcgan-folder", "--image-size", "32", "--conv-width", "32", "--steps", "600"],
+         "not healthy: the samples are checkerboard blobs", good=("artifacts", "too_early"),
+         needs="images"),
+    # --- deliberately broken -------------------------------------------------------------------
+    Case("digits-minimax-strong-d", "digits, saturating minimax G loss, k = 5 D steps",
+         ["--preset", "digits", "--steps", "3000", "--g-loss", "minimax", "--k", "5"],
+         "broken: D wins, G's minimax gradient vanishes", good=("d_wins", "diverged")),
+    Case("digits-lr-10x", "digits at 10x the preset's learning rates (lr 1.0)",
+         ["--preset", "digits", "--steps", "3000", "--lr", "1.0"],
+         "broken: the game blows up", good=("diverged", "oscillating", "d_wins")),
+    Case("ring8-collapsed", "ring8, small nets (128x128), lr_D = lr_G = 1e-3 decayed 1.001^-t, "
+         "3,000 steps (mode_collapse.md's plain GAN, seed 0: 1 mode)",
+         ["--preset", "ring8", "--g-hidden", "128,128", "--d-hidden", "128,128", "--lr-d", "1e-3",
+          "--lr-decay", "1.001", "--steps", "3000"],
+         "broken: mode collapse", good=("mode_collapse",)),
+]
+
+
+def gankit(src: Path, args: list[str], **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "gankit", *args], env=env, text=True,
+                          capture_output=True, **kw)
+
+
+def run_folder(case_dir: Path) -> Path | None:
+    folders = sorted(p for p in case_dir.glob("0*") if (p / "stats.jsonl").is_file())
+    return folders[-1] if folders else None
+
+
+def train(case: Case, case_dir: Path, src: Path, data: dict[str, str]
+          ) -> tuple[Path, float | None, str]:
+    """Train the case's run (or reuse a finished one); return (run folder, seconds, how)."""
+    args = ["train", *case.args, "--seed", "0", "--threads", "1", "--quiet",
+            "--runs-dir", str(case_dir)]
+    if case.needs:
+        args += ["--data-dir", data[case.needs]]
+    existing = run_folder(case_dir)
+    if existing and (existing / "report.md").is_file():
+        return existing, None, "reused"
+    env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
+    t0 = time.perf_counter()
+    if not case.interrupt_at_row:
+        proc = subprocess.run([sys.executable, "-m", "gankit", *args], env=env, text=True,
+                              capture_output=True)
+        if proc.returncode not in (0, 1):  # 1: TrainingDiverged, a result like any other
+            raise SystemExit(f"{case.name}: gankit train failed:\n{proc.stderr[-3000:]}")
+    else:  # Ctrl-C once stats.jsonl holds interrupt_at_row rows
+        proc = subprocess.Popen([sys.executable, "-m", "gankit", *args], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        while proc.poll() is None:
+            folder = run_folder(case_dir)
+            rows = (folder / "stats.jsonl").read_text().count("\n") if folder else 0
+            if rows >= case.interrupt_at_row:
+                proc.send_signal(signal.SIGINT)
+                break
+            time.sleep(0.2)
+        proc.communicate()
+    folder = run_folder(case_dir)
+    if folder is None:
+        raise SystemExit(f"{case.name}: no run folder in {case_dir}")
+    return folder, time.perf_counter() - t0, "trained"
+
+
+def verdicts(src: Path, folder: Path) -> list[dict[str, Any]]:
+    proc = gankit(src, ["diagnose", str(folder), "--json", "--no-report"])
+    if proc.returncode != 0:
+        return [{"kind": "error", "summary": proc.stderr.strip()[-300:]}]
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+def finite(obj: Any) -> Any:
+    """``obj`` with NaN/Inf floats as None (older gankit printed bare NaN, which is not JSON)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [finite(v) for v in obj]
+    return obj
+
+
+def cell(vs: list[dict[str, Any]]) -> str:
+    parts = []
+    for v in vs:
+        summary = v.get("summary", "")
+        first = summary.split(": ")[0] if v["kind"] in ("mode_collapse",) else ""
+        text = f"{v.get('title', v['kind'])}"
+        if v["kind"] in ("diverged", "mode_collapse", "artifacts", "too_early", "interrupted"):
+            text += f" ({summary[:90].rstrip('.')})" if summary else ""
+        parts.append(f"**{text}**" if not parts else text)
+        del first
+    return "; ".join(parts).replace("|", "\\|") or "—"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--runs-dir", default="/tmp/verdict-runs")
+    p.add_argument("--mnist", default=os.environ.get("GANKIT_MNIST", "/work/shared/data/mnist"))
+    p.add_argument("--image-dir", default="/usr/share/icons/Adwaita")
+    p.add_argument("--before-src", default=None, help="the src/ of gankit before the change")
+    p.add_argument("--cases", default=None, help="comma-separated case names (default: all)")
+    p.add_argument("--out", default=str(ROOT / "benchmarks/results/verdict_calibration.md"))
+    a = p.parse_args()
+    src, runs = ROOT / "src", Path(a.runs_dir)
+    data = {"mnist": a.mnist, "images": a.image_dir}
+    chosen = [c for c in CASES if a.cases is None or c.name in a.cases.split(",")]
+    out_json = Path(a.out).with_suffix(".json")
+    results = json.loads(out_json.read_text()) if out_json.is_file() else {}
+    t_all = time.perf_counter()
+    for case in chosen:
+        if case.needs and not Path(data[case.needs]).is_dir():
+            results[case.name] = {"skipped": f"no {case.needs} folder ({data[case.needs]})"}
+            continue
+        folder, seconds, how = train(case, runs / case.name, src, data)
+        after = verdicts(src, folder)
+        before = verdicts(Path(a.before_src), folder) if a.before_src else \
+            results.get(case.name, {}).get("before", [])
+        ok = bool(after) and after[0]["kind"] in case.good
+        results[case.name] = {"run": str(folder), "seconds": seconds, "how": how,
+                              "before": before, "after": after, "agrees": ok}
+        print(f"{case.name:24s} {'ok ' if ok else 'BAD'} before: {[v['kind'] for v in before]} "
+              f"after: {[v['kind'] for v in after]}", flush=True)
+        out_json.write_text(json.dumps(finite(results), indent=1, allow_nan=False, default=str) + "\n")
+    write_markdown(Path(a.out), results, time.perf_counter() - t_all, a)
+    return 0
+
+
+def write_markdown(path: Path, results: dict, seconds: float, a: argparse.Namespace) -> None:
+    lines = ["# Verdict calibration (issue 18, item 11)", "",
+             f"Generated by `python benchmarks/verdict_calibration.py --runs-dir {a.runs_dir}"
+             + (" --before-src OLD/src" if a.before_src else "") + f"` on "
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine {platform.machine()}, "
+             f"{os.cpu_count()} cores shared with other jobs, one torch thread per run, seed 0.", "",
+             "Expected: what the run's samples and curves show (judged by looking, not by the "
+             "verdicts). Before: `gankit diagnose` of main before this change; after: this tree. "
+             "The first verdict (bold) is the headline; ✓ = it agrees with the expectation.", "",
+             "| run | what | expected | before | after | ✓ |", "|---|---|---|---|---|---|"]
+    for case in CASES:
+        r = results.get(case.name)
+        if r is None:
+            continue
+        if "skipped" in r:
+            lines.append(f"| {case.name} | {case.what} | {case.expected} | skipped: {r['skipped']} "
+                         f"| | |")
+            continue
+        lines.append(f"| {case.name} | {case.what} | {case.expected} | {cell(r['before'])} | "
+                     f"{cell(r['after'])} | {'✓' if r['agrees'] else '✗'} |")
+    lines += ["", "Not calibrated here (their data are not on this machine or need a GPU): "
+              "dcgan-cifar10, paper-cifar10-fc, paper-cifar10-conv, paper-tfd; grid25-pacgan and "
+              "paper-mnist-ema-g4 share their recipe with ring8-pacgan and table1-mnist.", ""]
+    path.write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
