@@ -499,16 +499,15 @@ def diagnose(stats_rows: Sequence[Mapping[str, Any]], metric_rows: Sequence[Mapp
         wins = check_d_wins(judged, g_loss, th)
         if wins:
             verdicts.append(wins)
-    if any(v.kind in DECISIVE for v in verdicts):
-        return _ordered(verdicts)
-    early = _too_early(good, warm, metric_rows, th)
-    if early:
-        return _ordered([*verdicts, early])
+    if not any(v.kind in DECISIVE for v in verdicts):
+        early = _too_early(good, warm, metric_rows, th)
+        if early:
+            return _ordered([*verdicts, early])
     for v in (check_oscillating(judged, th), check_mode_collapse(judged, metric_rows, th),
               check_artifacts(image_stats, th)):
         if v:
             verdicts.append(v)
-    if not any(v.kind in TITLES and v.severity in ("error", "warning") for v in verdicts):
+    if not any(v.severity in ("error", "warning") for v in verdicts):
         verdicts.append(check_equilibrium(judged, th) or _healthy(judged, th))
     return _ordered(verdicts)
 
