@@ -120,6 +120,15 @@ def test_diverged_on_nan():
     assert "near_equilibrium" not in kinds(v)  # a broken run is never called converged
 
 
+@pytest.mark.parametrize("spelling", [None, "NaN", "Infinity"])
+def test_diverged_when_a_strict_json_log_spells_nan(spelling):
+    """A stats.jsonl kept to RFC 8259 has no bare NaN: null or "NaN" must still mean NaN."""
+    rows = log(n=30)
+    rows[20]["Loss/G"] = spelling
+    v = diagnose(rows)
+    assert kinds(v)[0] == "diverged" and v[0].evidence["step"] == rows[20]["step"]
+
+
 def test_diverged_rows_before_the_nan_are_still_judged():
     rows = log(n=30, dx=0.999, dgz=0.001)
     rows.append({**rows[-1], "step": 99999, "Loss/D": float("nan")})

@@ -146,6 +146,18 @@ def is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+#: How a NaN/Inf may be spelled in a JSON file that keeps to RFC 8259 (which has no NaN).
+_NON_FINITE_SPELLINGS = ("NaN", "nan", "Infinity", "-Infinity", "inf", "-inf")
+
+
+def is_non_finite(v: Any) -> bool:
+    """A logged statistic that is NaN/Inf: a float, or (in a log written as strict JSON) ``null``
+    or a string such as ``"NaN"``."""
+    if is_number(v):
+        return not math.isfinite(v)
+    return v is None or (isinstance(v, str) and v in _NON_FINITE_SPELLINGS)
+
+
 def _tail(x: np.ndarray, frac: float, min_len: int = 2) -> np.ndarray:
     n = max(min_len, int(math.ceil(len(x) * frac)))
     return x[-n:]
@@ -155,7 +167,7 @@ def _finite(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Rows before the first non-finite value (the statistics of a run before it broke)."""
     out = []
     for r in rows:
-        if any(is_number(v) and not math.isfinite(v) for v in r.values()):
+        if any(is_non_finite(v) for v in r.values()):
             break
         out.append(r)
     return out
@@ -191,7 +203,7 @@ def check_diverged(rows: Sequence[Mapping[str, Any]], th: Thresholds = Threshold
     over the median of the rows between the warm-up and the window), never from the warm-up's
     tiny values: the digits preset's Grad/G grows ~180x from its warm-up in a healthy run."""
     for r in rows:
-        bad = sorted(k for k, v in r.items() if is_number(v) and not math.isfinite(v))
+        bad = sorted(k for k, v in r.items() if is_non_finite(v))
         if bad:
             step = r.get("step", float("nan"))
             good = _finite(rows)
@@ -601,4 +613,4 @@ def report_markdown(run_name: str, verdicts: Sequence[Verdict], metric_rows: Seq
 
 __all__ = ["GOOD", "LIMITS", "TITLES", "Thresholds", "Verdict", "check_artifacts", "check_d_wins",
            "check_diverged", "check_equilibrium", "check_mode_collapse", "check_oscillating",
-           "checkerboard_share", "diagnose", "report_markdown", "warmup_rows"]
+           "checkerboard_share", "diagnose", "is_non_finite", "report_markdown", "warmup_rows"]

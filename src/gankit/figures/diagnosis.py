@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from gankit.diagnose import D_GZ, D_X, GRAD_KEYS, is_number
+from gankit.diagnose import D_GZ, D_X, GRAD_KEYS, is_non_finite, is_number
 from gankit.figures.curves import column, draw_d_outputs, draw_losses
 from gankit.utils.plotting import pyplot, save_figure
 
@@ -52,7 +52,7 @@ def plot_diagnosis(stats_rows: Sequence[Mapping[str, Any]], titles: Sequence[str
             for a in axes:
                 a.axvspan(start, steps[-1], color="0.9", zorder=0)  # the window judged
             bad = [float(r["step"]) for r in rows
-                   if any(is_number(v) and not math.isfinite(v) for v in r.values())]
+                   if any(is_non_finite(v) for v in r.values())]
             if bad:
                 for a in axes:
                     a.axvline(bad[0], color="red", lw=1.2)
