@@ -607,7 +607,8 @@ def report_markdown(run_name: str, verdicts: Sequence[Verdict], metric_rows: Seq
     lines += ["## What these verdicts cannot see", "", LIMITS, ""]
     if plot_name:
         lines += [f"![diagnosis]({plot_name})", "",
-                  "Shaded: the final window the verdicts judge; red line: first NaN/Inf.", ""]
+                  "Shaded: the final window the verdicts judge; hatched: the warm-up (D had not "
+                  "started; not judged); red line: first NaN/Inf.", ""]
     return "\n".join(lines)
 
 
