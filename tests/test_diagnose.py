@@ -341,7 +341,8 @@ def test_checkerboard_grid_is_found_in_the_run_folder(tmp_path):
     clean = write_image_run(tmp_path / "00002-folder", blobs(16, seed=1), reals, 1500, 30)
     assert kinds(diagnose_run(clean)) == ["healthy"]
     short = write_image_run(tmp_path / "00003-folder", fakes, reals, steps=600, n_rows=12)
-    assert kinds(diagnose_run(short)) == ["too_early"]
+    v = diagnose_run(short)
+    assert kinds(v) == ["too_early"] and "checkerboard energy" in v[0].summary
 
 
 def test_enlarged_digit_grids_are_read_at_their_own_size(tmp_path):

@@ -512,7 +512,7 @@ def diagnose(stats_rows: Sequence[Mapping[str, Any]], metric_rows: Sequence[Mapp
         if wins:
             verdicts.append(wins)
     if not any(v.kind in DECISIVE for v in verdicts):
-        early = _too_early(good, warm, metric_rows, th)
+        early = _too_early(good, warm, metric_rows, th, image_stats)
         if early:
             return _ordered([*verdicts, early])
     for v in (check_oscillating(judged, th), check_mode_collapse(judged, metric_rows, th),
@@ -548,7 +548,7 @@ def _interrupted(rows: Sequence[Mapping[str, Any]], planned_steps: int | None,
 
 
 def _too_early(rows: Sequence[Mapping[str, Any]], warm: int, metric_rows: Sequence[Mapping[str, Any]],
-               th: Thresholds) -> Verdict | None:
+               th: Thresholds, image_stats: Mapping[str, float] | None = None) -> Verdict | None:
     last = rows[-1].get("step") if rows else None
     last = float(last) if is_number(last) else float("nan")
     judged = len(rows) - warm
@@ -564,6 +564,11 @@ def _too_early(rows: Sequence[Mapping[str, Any]], warm: int, metric_rows: Sequen
     else:
         why = f"only {last:.0f} generator steps; at least {th.min_steps} are needed"
     found, ev = _coverage(rows[warm:], metric_rows, th)
+    board = check_artifacts(image_stats, th)
+    if board:
+        found.append(f"the newest sample grid has {board.evidence['ratio']:.1f}x the real images' "
+                     f"checkerboard energy")
+        ev.update(board.evidence)
     ev = {"rows": float(len(rows)), "warm-up rows": float(warm), "last step": last, **ev}
     so_far = f" So far: {'; '.join(found)}." if found else ""
     return Verdict("too_early", "info", f"{why}.{so_far}", ev,
@@ -575,10 +580,14 @@ def _healthy(rows: Sequence[Mapping[str, Any]], th: Thresholds) -> Verdict:
     ev = {k: _r(float(_tail(_series(rows, k), th.window).mean()))
           for k in ("Loss/D", "Loss/G", D_X, D_GZ, *GRAD_KEYS, "Diversity/G")
           if len(_series(rows, k))}
-    return Verdict("healthy", "ok",
-                   f"no NaN, no gradient blow-up, D not winning outright, no sustained oscillation, "
-                   f"no sign of collapse (D(x) {ev.get(D_X, float('nan')):.3f}, D(G(z)) "
-                   f"{ev.get(D_GZ, float('nan')):.3f} over the final {th.window:.0%}).", ev,
+    dx, dgz = ev.get(D_X, float("nan")), ev.get(D_GZ, float("nan"))
+    text = (f"no NaN, no gradient blow-up, D not winning outright, no sustained oscillation, no "
+            f"sign of collapse (D(x) {dx:.3f}, D(G(z)) {dgz:.3f} over the final {th.window:.0%}).")
+    m = _means(rows, th)
+    if m and m[0] < th.d_wins_loss_d and m[2] < th.d_wins_d_fake and m[1] - m[2] > th.d_wins_gap:
+        text += (" D is well ahead, but G's gradients are alive (the non-saturating loss's scale "
+                 "1 - D(G(z)) is ~1): usual early in a run; diagnose again later if it persists.")
+    return Verdict("healthy", "ok", text, ev,
                    "none needed; measure coverage with gankit eval (toy_modes, mnist_classes10k, ...).")
 
 
