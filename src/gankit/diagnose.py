@@ -13,13 +13,15 @@ each with its evidence (the numbers) and a remedy. Kinds, in order of precedence
 - ``oscillating``: D(x) - D(G(z)) swings around its trend and the swings do not decay;
 - ``mode_collapse``: mode/class coverage or recall far below the real-data ceiling, or a shrunken
   fake batch;
-- ``artifacts``: the newest sample grid has far more period-2 (checkerboard) energy than the real
-  images;
+- ``artifacts``: the newest sample grid has a checkerboard: a peak of energy at period 2 that the
+  real images do not have;
 - ``interrupted``: the log stops before the planned last step (Ctrl-C, a kill, or still running):
   the verdicts judge the rows logged so far (never "diverged" for that alone);
 - ``too_early``: too early to judge: too few rows, D has not yet told real from fake at any logged
   step (the warm-up), or fewer than ``min_steps`` generator steps. It replaces every milder verdict
   (collapse, oscillation, equilibrium, healthy); the mode metrics go into its evidence;
+- ``d_ahead``: D separates real from fake as in ``d_wins`` but G's signal is alive (info: usual
+  early in a run, e.g. paper-mnist's first epochs);
 - ``near_equilibrium``: D(x) ~ D(G(z)) ~ 1/2 and loss_D ~ log 4 (Theorem 1's point), and nothing
   above was found. Necessary, not sufficient: never reported next to a failure, since a collapsed G
   can sit there too (the collapse verdict says so instead);
@@ -52,6 +54,7 @@ TITLES = {
     "artifacts": "sample artefacts (checkerboard)",
     "interrupted": "interrupted",
     "too_early": "too early to judge",
+    "d_ahead": "D ahead (G still learning)",
     "near_equilibrium": "near equilibrium",
     "healthy": "healthy",
 }
@@ -61,8 +64,9 @@ LIMITS = ("The verdicts read D's outputs, the losses, gradient norms, G's batch 
           "metrics and a checkerboard statistic of the newest sample grid: they cannot see how good "
           "samples look otherwise (blurry, noisy or off-distribution images, other artefacts), nor "
           "memorisation of the training set. Look at samples/ and measure with gankit eval.")
-#: Verdicts that judge a run as good; :func:`diagnose` reports at most one, and only alone.
-GOOD = ("near_equilibrium", "healthy")
+#: The verdicts given when no problem was found; :func:`diagnose` reports at most one, and only
+#: alone (an ``interrupted`` note aside).
+GOOD = ("d_ahead", "near_equilibrium", "healthy")
 #: Failures that stand however early the run is (they are facts, not trends).
 DECISIVE = ("diverged", "d_wins")
 
@@ -106,8 +110,10 @@ class Thresholds:
     stacked_kl: float = 0.3
     recall_ratio: float = 0.5       # recall below half the real-data recall
     diversity: float = 0.3          # Diversity/G: fake batch spread / real batch spread
-    # checkerboard: period-2 energy share of the fakes over that of the real images
-    checkerboard_ratio: float = 3.0
+    # checkerboard: the fakes' period-2 peak (period2_peak: white noise 1) above this, and this
+    # many times the real images'
+    checkerboard_peak: float = 2.0
+    checkerboard_ratio: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -423,51 +429,52 @@ def _coverage(rows: Sequence[Mapping[str, Any]], metric_rows: Sequence[Mapping[s
 
 def check_artifacts(image_stats: Mapping[str, float] | None, th: Thresholds = Thresholds()
                     ) -> Verdict | None:
-    """The newest sample grid has ``checkerboard_ratio`` times the real images' share of energy at
-    the period-2 frequencies (a transposed convolution's checkerboard); ``image_stats`` from
-    :func:`checkerboard_share` of the fakes and the reals (``fake_share``, ``real_share``)."""
+    """A checkerboard in the newest sample grid: its period-2 peak (:func:`period2_peak`) is at
+    least ``checkerboard_peak`` and ``checkerboard_ratio`` times the real images'. ``image_stats``:
+    ``fake_peak``, ``real_peak`` (and ``step``) from :func:`gankit.runs.diagnosis.image_statistics`.
+    """
     if not image_stats:
         return None
-    fake, real = image_stats.get("fake_share"), image_stats.get("real_share")
-    if not (is_number(fake) and is_number(real)) or not (math.isfinite(fake) and math.isfinite(real)):
+    fake, real = image_stats.get("fake_peak"), image_stats.get("real_peak")
+    if not (is_number(fake) and is_number(real)) or math.isnan(fake) or math.isnan(real):
         return None
-    ratio = fake / max(real, 1e-6)
-    if ratio < th.checkerboard_ratio:
+    ratio = fake / real if real > 0 else float("inf")
+    if fake < th.checkerboard_peak or ratio < th.checkerboard_ratio:
         return None
-    ev = {"checkerboard share fakes": _r(fake), "checkerboard share reals": _r(real),
-          "ratio": _r(ratio, 2)}
+    ev = {"period-2 peak fakes": _r(fake), "period-2 peak reals": _r(real), "ratio": _r(ratio, 2)}
     if is_number(image_stats.get("step")):
         ev["grid step"] = float(image_stats["step"])
     return Verdict("artifacts", "warning",
-                   f"the newest sample grid puts {fake:.1%} of its detail energy at period 2 "
-                   f"(a checkerboard), {ratio:.1f}x the real images' {real:.1%}: G's transposed "
-                   f"convolutions still show through.", ev,
+                   f"the newest sample grid has {fake:.1f}x as much energy at period 2 (a "
+                   f"checkerboard) as at the neighbouring frequencies; the real images "
+                   f"{real:.2f}x. A stride-2 transposed convolution's pattern shows through.", ev,
                    "train longer (the pattern usually fades), or lower G's learning rate; look at "
                    "the grids in samples/.")
 
 
-def checkerboard_share(images: np.ndarray) -> float:
-    """Share of each image's detail energy (its mean removed) at the period-2 frequencies.
+def period2_peak(images: np.ndarray) -> float:
+    """Energy per frequency at period 2 over that at the neighbouring frequencies, pooled over
+    ``images`` ([N, H, W] or [N, H, W, C], each with its mean removed).
 
-    ``images``: [N, H, W] or [N, H, W, C] floats. The 2-D DFT components with a period of two
-    pixels along a row or a column (frequency 1/2 along an axis) are where a stride-2 transposed
-    convolution's checkerboard lives; natural images and icons put a few percent there.
+    A stride-2 transposed convolution's checkerboard is a period of two pixels along rows and/or
+    columns: a peak on the 2-D spectrum's lines at frequency 1/2. White noise is flat (~1), real
+    images fall with frequency (MNIST 0.9, 8x8 digits 0.45), a pure checkerboard is infinite; so
+    noisy samples (an early MLP G's speckle) do not count as a checkerboard.
     """
     x = np.asarray(images, dtype=np.float64)
     if x.ndim == 4:
         x = x.mean(axis=3)
-    n, h, w = x.shape
-    h, w = h - h % 2, w - w % 2
-    if h < 4 or w < 4 or n == 0:
+    if x.ndim != 3 or min(x.shape[1:]) < 4 or len(x) == 0:
         return float("nan")
-    x = x[:, :h, :w]
-    x = x - x.mean(axis=(1, 2), keepdims=True)
-    power = np.abs(np.fft.fft2(x)) ** 2
-    total = power.sum(axis=(1, 2))
-    nyq = power[:, h // 2, :].sum(axis=1) + power[:, :, w // 2].sum(axis=1) \
-        - power[:, h // 2, w // 2]
-    keep = total > 1e-12
-    return float((nyq[keep] / total[keep]).mean()) if keep.any() else float("nan")
+    h, w = x.shape[1] - x.shape[1] % 2, x.shape[2] - x.shape[2] % 2
+    x = x[:, :h, :w] - x[:, :h, :w].mean(axis=(1, 2), keepdims=True)
+    power = (np.abs(np.fft.fft2(x)) ** 2).sum(axis=0)
+    at = np.concatenate([power[h // 2, :], power[:, w // 2]]).mean()
+    near = np.concatenate([power[h // 2 - 1, :], power[h // 2 + 1, :],
+                           power[:, w // 2 - 1], power[:, w // 2 + 1]]).mean()
+    if near <= 1e-12 * max(power.sum(), 1e-300):
+        return float("inf") if at > 1e-12 * max(power.sum(), 1e-300) else float("nan")
+    return float(at / near)
 
 
 # --- the verdict list ------------------------------------------------------------------------------
@@ -487,13 +494,14 @@ def diagnose(stats_rows: Sequence[Mapping[str, Any]], metric_rows: Sequence[Mapp
        ``too_early`` replaces oscillation, collapse, artefacts, equilibrium and healthy; the mode
        metrics and batch spread are its evidence.
     3. Otherwise ``oscillating``, ``mode_collapse`` and ``artifacts`` as found.
-    4. ``near_equilibrium`` or else ``healthy`` only when nothing above was found.
+    4. Only when nothing above was found: ``d_ahead`` (D as far ahead as in ``d_wins`` but G's
+       gradients alive), else ``near_equilibrium``, else ``healthy``.
 
     ``interrupted`` (a Ctrl-C, from the engine) or, when None, a log that stops before
     ``planned_steps`` adds an ``interrupted`` note; an unfinished run is never called diverged for
     that. ``g_loss`` (``minimax``/``nonsaturating``) sharpens the D-wins evidence. ``image_stats``
-    (``fake_share``, ``real_share``: :func:`checkerboard_share` of the newest grid and of the
-    reals) enables the artefact check. Never empty.
+    (``fake_peak``, ``real_peak``: :func:`period2_peak` of the newest grid and of the reals)
+    enables the artefact check. Never empty.
     """
     th = thresholds
     rows = [r for r in stats_rows if isinstance(r, Mapping)]
@@ -520,7 +528,8 @@ def diagnose(stats_rows: Sequence[Mapping[str, Any]], metric_rows: Sequence[Mapp
         if v:
             verdicts.append(v)
     if not any(v.severity in ("error", "warning") for v in verdicts):
-        verdicts.append(check_equilibrium(judged, th) or _healthy(judged, th))
+        verdicts.append(_d_ahead(judged, th) or check_equilibrium(judged, th)
+                        or _healthy(judged, th))
     return _ordered(verdicts)
 
 
@@ -566,8 +575,9 @@ def _too_early(rows: Sequence[Mapping[str, Any]], warm: int, metric_rows: Sequen
     found, ev = _coverage(rows[warm:], metric_rows, th)
     board = check_artifacts(image_stats, th)
     if board:
-        found.append(f"the newest sample grid has {board.evidence['ratio']:.1f}x the real images' "
-                     f"checkerboard energy")
+        found.append(f"a checkerboard in the newest sample grid (period-2 peak "
+                     f"{board.evidence['period-2 peak fakes']:.1f}, real images "
+                     f"{board.evidence['period-2 peak reals']:.2f})")
         ev.update(board.evidence)
     ev = {"rows": float(len(rows)), "warm-up rows": float(warm), "last step": last, **ev}
     so_far = f" So far: {'; '.join(found)}." if found else ""
@@ -576,18 +586,37 @@ def _too_early(rows: Sequence[Mapping[str, Any]], warm: int, metric_rows: Sequen
                    "(--log-every), then diagnose again.")
 
 
+def _d_ahead(rows: Sequence[Mapping[str, Any]], th: Thresholds) -> Verdict | None:
+    """D separates real from fake as in ``d_wins`` but G's signal is alive (not minimax, Grad/G
+    not collapsed, D(G(z)) not ~0): usual early in a run (every paper-mnist run starts so)."""
+    m = _means(rows, th)
+    if not (m and m[0] < th.d_wins_loss_d and m[2] < th.d_wins_d_fake
+            and m[1] - m[2] > th.d_wins_gap):
+        return None
+    mld, mdx, mdgz = m
+    ev = {"Loss/D": _r(mld), D_X: _r(mdx), D_GZ: _r(mdgz),
+          "non-saturating gradient scale 1 - D(G(z))": _r(1 - mdgz)}
+    grad_g = _series(rows, "Grad/G")
+    if len(grad_g) >= 2:
+        ev.update({"Grad/G peak": _r(float(grad_g.max())),
+                   "Grad/G now": _r(float(_tail(grad_g, th.window).mean()))})
+    return Verdict("d_ahead", "info",
+                   f"D rejects most fakes (D(x) {mdx:.3f}, D(G(z)) {mdgz:.3f}, loss_D {mld:.3f} over "
+                   f"the final {th.window:.0%}) but G's gradients are alive: the non-saturating "
+                   f"loss's scale 1 - D(G(z)) is {1 - mdgz:.2f}. Usual early in a run; not D "
+                   f"winning.", ev,
+                   "train on and diagnose again; if D(G(z)) keeps falling towards 0 or Grad/G "
+                   "collapses, weaken D (a lower --lr-d, instance noise, an R1 penalty).")
+
+
 def _healthy(rows: Sequence[Mapping[str, Any]], th: Thresholds) -> Verdict:
     ev = {k: _r(float(_tail(_series(rows, k), th.window).mean()))
           for k in ("Loss/D", "Loss/G", D_X, D_GZ, *GRAD_KEYS, "Diversity/G")
           if len(_series(rows, k))}
-    dx, dgz = ev.get(D_X, float("nan")), ev.get(D_GZ, float("nan"))
-    text = (f"no NaN, no gradient blow-up, D not winning outright, no sustained oscillation, no "
-            f"sign of collapse (D(x) {dx:.3f}, D(G(z)) {dgz:.3f} over the final {th.window:.0%}).")
-    m = _means(rows, th)
-    if m and m[0] < th.d_wins_loss_d and m[2] < th.d_wins_d_fake and m[1] - m[2] > th.d_wins_gap:
-        text += (" D is well ahead, but G's gradients are alive (the non-saturating loss's scale "
-                 "1 - D(G(z)) is ~1): usual early in a run; diagnose again later if it persists.")
-    return Verdict("healthy", "ok", text, ev,
+    return Verdict("healthy", "ok",
+                   f"no NaN, no gradient blow-up, D not winning outright, no sustained oscillation, "
+                   f"no sign of collapse (D(x) {ev.get(D_X, float('nan')):.3f}, D(G(z)) "
+                   f"{ev.get(D_GZ, float('nan')):.3f} over the final {th.window:.0%}).", ev,
                    "none needed; measure coverage with gankit eval (toy_modes, mnist_classes10k, ...).")
 
 
@@ -623,4 +652,4 @@ def report_markdown(run_name: str, verdicts: Sequence[Verdict], metric_rows: Seq
 
 __all__ = ["GOOD", "LIMITS", "TITLES", "Thresholds", "Verdict", "check_artifacts", "check_d_wins",
            "check_diverged", "check_equilibrium", "check_mode_collapse", "check_oscillating",
-           "checkerboard_share", "diagnose", "is_non_finite", "report_markdown", "warmup_rows"]
+           "diagnose", "period2_peak", "is_non_finite", "report_markdown", "warmup_rows"]

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from gankit.data import load_dataset
-from gankit.diagnose import Thresholds, Verdict, checkerboard_share, diagnose, report_markdown
+from gankit.diagnose import Thresholds, Verdict, diagnose, period2_peak, report_markdown
 from gankit.figures.diagnosis import plot_diagnosis
 from gankit.errors import GankitError
 from gankit.metrics.modes import toy_modes_metric
@@ -67,7 +67,7 @@ def _grid_tiles(path: Path, n: int) -> np.ndarray | None:
 
 
 def image_statistics(run_dir: str | Path, grid_size: int | None = None) -> dict[str, float] | None:
-    """Checkerboard shares (:func:`gankit.diagnose.checkerboard_share`) of the newest fake grid
+    """Period-2 peaks (:func:`gankit.diagnose.period2_peak`) of the newest fake grid
     (``samples/fakes-NNNNNN.png``) and of ``samples/reals.png``; None for a run whose samples are
     not image grids."""
     folder = Path(run_dir) / "samples"
@@ -78,7 +78,7 @@ def image_statistics(run_dir: str | Path, grid_size: int | None = None) -> dict[
     fake, real = _grid_tiles(fakes[-1], grid_size), _grid_tiles(folder / "reals.png", grid_size)
     if fake is None or real is None or fake.shape[1:] != real.shape[1:]:
         return None
-    return {"fake_share": checkerboard_share(fake), "real_share": checkerboard_share(real),
+    return {"fake_peak": period2_peak(fake), "real_peak": period2_peak(real),
             "step": float(int(fakes[-1].stem.split("-")[1]))}
 
 
