@@ -379,9 +379,9 @@ def check_mode_collapse(rows: Sequence[Mapping[str, Any]], metric_rows: Sequence
     if not found:
         return None
     summary = "; ".join(found) + "."
-    if at_equilibrium_values(rows, th):
-        m = _means(rows, th)
-        summary += (f" D sits near 1/2 (D(x) {m[1]:.3f}, D(G(z)) {m[2]:.3f}): the collapsed G "  # type: ignore[index]
+    m = _means(rows, th)
+    if m is not None and at_equilibrium_values(rows, th):
+        summary += (f" D sits near 1/2 (D(x) {m[1]:.3f}, D(G(z)) {m[2]:.3f}): the collapsed G "
                     f"fools D, so those values are no sign of convergence.")
     return Verdict("mode_collapse", "error", summary, ev,
                    "packing (PacGAN: D judges 2-4 samples at once), minibatch discrimination or "
