@@ -103,8 +103,8 @@ CASES = [
          good=("artifacts", "too_early"),
          needs="images"),
     # --- deliberately broken -------------------------------------------------------------------
-    Case("digits-minimax-strong-d", "digits, saturating minimax G loss, k = 5 D steps",
-         ["--preset", "digits", "--steps", "3000", "--g-loss", "minimax", "--k", "5"],
+    Case("digits-minimax-strong-d", "digits, saturating minimax G loss, k = 5 D steps, 1,000 steps",
+         ["--preset", "digits", "--steps", "1000", "--g-loss", "minimax", "--k", "5"],
          "broken: D wins, G's minimax gradient vanishes", good=("d_wins", "diverged")),
     Case("digits-lr-10x", "digits at 10x the preset's learning rates (lr 1.0)",
          ["--preset", "digits", "--steps", "3000", "--lr", "1.0"],
