@@ -568,8 +568,8 @@ def _too_early(rows: Sequence[Mapping[str, Any]], warm: int, metric_rows: Sequen
                f"(D(x) - D(G(z)) < {th.start_gap}, G's batch without spread): the warm-up is not "
                f"over, and its values are neither equilibrium nor collapse")
     elif judged < th.min_judged_rows:
-        why = (f"only {judged} logged rows after the warm-up (its {warm} rows excluded); at least "
-               f"{th.min_judged_rows} are needed")
+        after = f" after the warm-up (its {warm} rows excluded)" if warm else ""
+        why = f"only {judged} logged rows{after}; at least {th.min_judged_rows} are needed"
     else:
         why = f"only {last:.0f} generator steps; at least {th.min_steps} are needed"
     found, ev = _coverage(rows[warm:], metric_rows, th)
