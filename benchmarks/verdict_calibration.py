@@ -109,11 +109,12 @@ CASES = [
     Case("digits-lr-10x", "digits at 10x the preset's learning rates (lr 1.0)",
          ["--preset", "digits", "--steps", "3000", "--lr", "1.0"],
          "broken: the game blows up", good=("diverged", "oscillating", "d_wins")),
-    Case("ring8-collapsed", "ring8, small nets (128x128), lr_D = lr_G = 1e-3 decayed 1.001^-t, "
-         "3,000 steps (mode_collapse.md's plain GAN, seed 0: 1 mode)",
+    Case("ring8-plain-3000", "ring8 with small nets (128x128), lr_D = lr_G = 1e-3 decayed "
+         "1.001^-t, 3,000 steps (mode_collapse.md's plain GAN)",
          ["--preset", "ring8", "--g-hidden", "128,128", "--d-hidden", "128,128", "--lr-d", "1e-3",
           "--lr-decay", "1.001", "--steps", "3000"],
-         "broken: mode collapse", good=("mode_collapse",)),
+         "poor coverage: G smears a ring between the modes and misses the one at (-1, 0) "
+         "(toy_modes: 6/8 captured); D at 0.54 / 0.46", good=("mode_collapse",)),
 ]
 
 
@@ -201,7 +202,13 @@ def main() -> int:
     p.add_argument("--before-src", default=None, help="the src/ of gankit before the change")
     p.add_argument("--cases", default=None, help="comma-separated case names (default: all)")
     p.add_argument("--out", default=str(ROOT / "benchmarks/results/verdict_calibration.md"))
+    p.add_argument("--table-only", action="store_true",
+                   help="rewrite the markdown from the JSON beside --out; train and diagnose nothing")
     a = p.parse_args()
+    if a.table_only:
+        results = json.loads(Path(a.out).with_suffix(".json").read_text())
+        write_markdown(Path(a.out), results, float("nan"), a)
+        return 0
     src, runs = ROOT / "src", Path(a.runs_dir)
     data = {"mnist": a.mnist, "images": a.image_dir}
     chosen = [c for c in CASES if a.cases is None or c.name in a.cases.split(",")]
@@ -226,12 +233,50 @@ def main() -> int:
     return 0
 
 
+NOTES = """## What the runs showed, and what changed
+
+- **The warm-up.** With the paper's initialisation (the digits and paper-mnist presets) G starts at
+  the data mean and D at 1/2: for ~400 steps of digits D(x) = D(G(z)) = 0.500, Diversity/G = 0.03
+  and Grad/G ~ 1e-4, then D starts to learn and Grad/G jumps to ~1. The old verdicts read those rows
+  as "near equilibrium" plus "mode collapse" (digits-300), measured gradient growth from them
+  ("diverged: Grad/G grew 183x" at the end of the README's example, and after Ctrl-C). Now the
+  warm-up (leading rows with D(x) - D(G(z)) < 0.02 and Diversity/G < 0.3) is not judged, growth is
+  measured from the level after it, and a run still in it is *too early to judge*.
+- **Too early to judge**: fewer than 8 rows after the warm-up or fewer than 1,000 steps; only
+  *diverged* and *D wins* are reported that early. ring8-300's 6/8 modes and dcgan-folder-600's grid
+  appear in that verdict's text, not as a collapse.
+- **D ahead is not D wins.** paper-mnist at 2,000 steps: D(x) 0.94-0.98, D(G(z)) 0.03-0.06 for 1,700
+  steps, but with the non-saturating loss G's gradient scale is 1 - D(G(z)) ~ 0.95 and Grad/G stays
+  at half its peak; its samples are speckled digits. *D wins* now needs G's signal to be gone (the
+  minimax loss, Grad/G < 1% of its peak, or D(G(z)) < 0.01): digits with minimax and k = 5 still gets
+  it (D(G(z)) 0.025, its gradient scale).
+- **No contradictory pairs.** A good verdict (*D ahead*, *near equilibrium*, *healthy*) comes alone;
+  a G that misses modes while D sits near 1/2 (ring8-plain-3000: 6/8 modes, D 0.54 / 0.46) is
+  *mode collapse suspected*, whose text says D's values are no sign of convergence there.
+- **Interrupted.** The Ctrl-C'd digits run is *interrupted* (the engine's flag, or a log that ends
+  before config.json's steps) and *too early*; a Ctrl-C is never divergence.
+- **A preset that failed for real**: ring8-pacgan (5,000 steps, seed 0) collapsed onto one mode
+  (samples/fakes-005000.png); both versions say so.
+- **What the verdicts cannot see.** The checkerboard statistic (the sample grid's period-2 spectral
+  peak over its neighbours; white noise 1, the real images 0.45-0.92) catches a stride-2 transposed
+  convolution's pattern: dcgan-mnist's and dcgan-folder's step-0 grids score 8.6 and 3.7, their later
+  grids 0.97 and 1.06. The 600-step dcgan-folder samples are *blocky* blobs, nearly all alike: a
+  coarse pattern that no logged statistic or this peak exposes (its Diversity/G is 0.5, above the
+  collapse threshold 0.3). That run is *too early to judge* because of its length, not its samples; the
+  same samples at 1,500 steps would be judged on the game's statistics alone. Every report and
+  `gankit diagnose` now says so (the "Limits" line); MNIST class coverage is judged only once
+  `gankit eval --metric mnist_classes10k` has written it to metrics.jsonl.
+""".splitlines()
+
+
 def write_markdown(path: Path, results: dict, seconds: float, a: argparse.Namespace) -> None:
     lines = ["# Verdict calibration (issue 18, item 11)", "",
              f"Generated by `python benchmarks/verdict_calibration.py --runs-dir {a.runs_dir}"
              + (" --before-src OLD/src" if a.before_src else "") + f"` on "
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine {platform.machine()}, "
-             f"{os.cpu_count()} cores shared with other jobs, one torch thread per run, seed 0.", "",
+             f"{os.cpu_count()} cores shared with other jobs, one torch thread per run, seed 0. "
+             "ring8 and grid25 are the full-length seed-0 runs of "
+             "mode_collapse_presets.md, reused (same config.json).", "",
              "Expected: what the run's samples and curves show (judged by looking, not by the "
              "verdicts). Before: `gankit diagnose` of main before this change; after: this tree. "
              "The first verdict (bold) is the headline; ✓ = it agrees with the expectation.", "",
@@ -248,7 +293,8 @@ def write_markdown(path: Path, results: dict, seconds: float, a: argparse.Namesp
                      f"{cell(r['after'])} | {'✓' if r['agrees'] else '✗'} |")
     lines += ["", "Not calibrated here (their data are not on this machine or need a GPU): "
               "dcgan-cifar10, paper-cifar10-fc, paper-cifar10-conv, paper-tfd; grid25-pacgan and "
-              "paper-mnist-ema-g4 share their recipe with ring8-pacgan and table1-mnist.", ""]
+              "paper-mnist-ema-g4 share their recipe with ring8-pacgan and table1-mnist.", "",
+              *NOTES]
     path.write_text("\n".join(lines))
 
 

@@ -249,6 +249,15 @@ def test_ctrl_c_is_interrupted_not_diverged():
     assert kinds(diagnose(broken, planned_steps=6000, interrupted=True))[0] == "diverged"
 
 
+def test_a_time_budget_run_is_not_interrupted(tmp_path):
+    """`gankit reproduce` runs with a time budget store steps = 10**9: no planned end to miss."""
+    run = write_run(tmp_path / "00001-x", digits_like())
+    (run / "config.json").write_text(json.dumps({"dataset": "digits", "steps": 10**9}))
+    assert kinds(diagnose_run(run)) == ["healthy"]
+    (run / "config.json").write_text(json.dumps({"dataset": "digits", "steps": 6000}))
+    assert kinds(diagnose_run(run)) == ["interrupted", "healthy"]
+
+
 def test_300_steps_is_too_early_not_collapse_and_equilibrium():
     """A 300-step digits run printed "mode collapse suspected" and "near equilibrium" together."""
     v = diagnose(digits_like(n=6), planned_steps=300)

@@ -22,6 +22,9 @@ from gankit.utils.jsonl import read_jsonl
 from gankit.utils.report import write_report_pages
 
 
+_UNBOUNDED = 10**9
+
+
 def _toy_metric_row(run_dir: Path, dataset: str) -> dict | None:
     """toy_modes for a ring8/grid25 run, computed from its newest checkpoint (2,500 samples: fast)."""
     try:
@@ -123,8 +126,10 @@ def _diagnose_folder(run_dir: Path, compute_toy_metrics: bool, th: Thresholds,
         if row and row.get("metric") == "toy_modes":
             metrics = [*metrics, row]
     steps, grid = config.get("steps"), config.get("grid_size")
-    verdicts = diagnose(stats, metrics, config.get("g_loss"), th,
-                        planned_steps=steps if isinstance(steps, int) else None,
+    # a run with a time budget instead of a length (`gankit reproduce`) stores steps = 10**9
+    # (config.STEPS_UNBOUNDED): it has no planned last step to stop short of
+    planned = steps if isinstance(steps, int) and 0 < steps < _UNBOUNDED else None
+    verdicts = diagnose(stats, metrics, config.get("g_loss"), th, planned_steps=planned,
                         interrupted=interrupted,
                         image_stats=image_statistics(run_dir, grid if isinstance(grid, int) else None))
     return verdicts, stats, metrics, config
