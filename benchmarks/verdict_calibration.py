@@ -70,7 +70,7 @@ CASES = [
     Case("ring8", "preset ring8, full length (30,000 steps)", ["--preset", "ring8"],
          "healthy: 8/8 modes, ~97% HQ", good=OK),
     Case("ring8-300", "preset ring8 stopped after 300 steps", ["--preset", "ring8", "--steps", "300"],
-         "too early: 6/8 modes after 1% of the schedule; no verdict on collapse yet",
+         "too early: 4/8 modes after 1% of the schedule; no verdict on collapse yet",
          good=("too_early",)),
     Case("grid25", "preset grid25, full length (60,000 steps)", ["--preset", "grid25"],
          "healthy: 25/25 modes, ~97% HQ", good=OK),
@@ -243,7 +243,7 @@ NOTES = """## What the runs showed, and what changed
   warm-up (leading rows with D(x) - D(G(z)) < 0.02 and Diversity/G < 0.3) is not judged, growth is
   measured from the level after it, and a run still in it is *too early to judge*.
 - **Too early to judge**: fewer than 8 rows after the warm-up or fewer than 1,000 steps; only
-  *diverged* and *D wins* are reported that early. ring8-300's 6/8 modes and dcgan-folder-600's grid
+  *diverged* and *D wins* are reported that early. ring8-300's 4/8 modes and dcgan-folder-600's grid
   appear in that verdict's text, not as a collapse.
 - **D ahead is not D wins.** paper-mnist at 2,000 steps: D(x) 0.94-0.98, D(G(z)) 0.03-0.06 for 1,700
   steps, but with the non-saturating loss G's gradient scale is 1 - D(G(z)) ~ 0.95 and Grad/G stays
@@ -254,7 +254,8 @@ NOTES = """## What the runs showed, and what changed
   a G that misses modes while D sits near 1/2 (ring8-plain-3000: 6/8 modes, D 0.54 / 0.46) is
   *mode collapse suspected*, whose text says D's values are no sign of convergence there.
 - **Interrupted.** The Ctrl-C'd digits run is *interrupted* (the engine's flag, or a log that ends
-  before config.json's steps) and *too early*; a Ctrl-C is never divergence.
+  before config.json's steps) and *too early*; stopping is never taken for divergence
+  (a NaN or gradient growth after the warm-up still is).
 - **A preset that failed for real**: ring8-pacgan (5,000 steps, seed 0) collapsed onto one mode
   (samples/fakes-005000.png); both versions say so.
 - **What the verdicts cannot see.** The checkerboard statistic (the sample grid's period-2 spectral
