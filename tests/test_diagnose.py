@@ -1,5 +1,7 @@
-"""Verdicts (gankit.diagnose): each one driven by a synthetic log that must produce it, the report
-writer and the CLI on a synthetic run folder, and one real tiny run where D wins."""
+"""Verdicts (gankit.diagnose): each one driven by a synthetic log that must produce it, the cases
+where they cried wolf on real runs (issue 18, item 11: warm-up gradients, Ctrl-C, short runs,
+paper-mnist's early lead of D, checkerboard samples), the report writer and the CLI on a synthetic
+run folder, and one real tiny run where D wins."""
 
 from __future__ import annotations
 
@@ -8,13 +10,16 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 import gankit
 from gankit.cli import main
 from gankit.constants import LOG_4
-from gankit.diagnose import (Thresholds, Verdict, check_d_wins, check_diverged, check_oscillating,
-                             diagnose, oscillation_stats)
-from gankit.runs.diagnosis import diagnose_run, write_report
+from gankit.diagnose import (GOOD, Thresholds, Verdict, check_d_wins, check_diverged,
+                             check_oscillating, diagnose, oscillation_stats, period2_peak,
+                             warmup_rows)
+from gankit.figures.samples import image_grid
+from gankit.runs.diagnosis import diagnose_run, image_statistics, write_report
 from gankit.utils.jsonl import read_jsonl
 
 
@@ -23,8 +28,10 @@ def bce(p: float) -> float:
 
 
 def log(n: int = 40, dx=0.5, dgz=0.5, every: int = 50, **extra) -> list[dict]:
-    """A synthetic stats.jsonl: ``dx``/``dgz`` are numbers or functions of the row index."""
+    """A synthetic stats.jsonl: ``dx``/``dgz`` are numbers or functions of the row index. G's
+    batch spread (Diversity/G, logged by the engine) is that of the data unless given."""
     rows = []
+    extra.setdefault("Diversity/G", 1.0)
     for i in range(n):
         px = dx(i) if callable(dx) else dx
         pg = dgz(i) if callable(dgz) else dgz
@@ -113,6 +120,15 @@ def test_diverged_on_nan():
     assert "near_equilibrium" not in kinds(v)  # a broken run is never called converged
 
 
+@pytest.mark.parametrize("spelling", [None, "NaN", "Infinity"])
+def test_diverged_when_a_strict_json_log_spells_nan(spelling):
+    """A stats.jsonl kept to RFC 8259 has no bare NaN: null or "NaN" must still mean NaN."""
+    rows = log(n=30)
+    rows[20]["Loss/G"] = spelling
+    v = diagnose(rows)
+    assert kinds(v)[0] == "diverged" and v[0].evidence["step"] == rows[20]["step"]
+
+
 def test_diverged_rows_before_the_nan_are_still_judged():
     rows = log(n=30, dx=0.999, dgz=0.001)
     rows.append({**rows[-1], "step": 99999, "Loss/D": float("nan")})
@@ -134,11 +150,12 @@ def test_gradient_blow_up_is_divergence():
     ({"metric": "stacked_modes26k", "modes": 99.0, "kl": 3.4}, "99/1000"),
     ({"metric": "mnist_pr10k", "recall": 0.1, "real_recall": 0.88, "precision": 0.9}, "recall 0.100"),
 ])
-def test_mode_collapse_from_metrics_next_to_equilibrium(metric_row, fragment):
-    """A collapsed G can sit at D = 1/2: both verdicts are reported, collapse first."""
+def test_mode_collapse_at_d_one_half_is_not_also_equilibrium(metric_row, fragment):
+    """A collapsed G can sit at D = 1/2: collapse alone, saying that D's values prove nothing
+    (before: "mode collapse suspected" and "near equilibrium" together)."""
     v = diagnose(log(), [metric_row])
-    assert kinds(v) == ["mode_collapse", "near_equilibrium"]
-    assert fragment in v[0].summary
+    assert kinds(v) == ["mode_collapse"]
+    assert fragment in v[0].summary and "no sign of convergence" in v[0].summary
 
 
 def test_mode_collapse_from_batch_diversity():
@@ -153,8 +170,10 @@ def test_full_coverage_is_not_collapse():
     assert kinds(diagnose(log(), rows)) == ["near_equilibrium"]
 
 
-def test_too_short_is_inconclusive():
-    assert kinds(diagnose(log(n=2))) == ["inconclusive"]
+def test_too_short_is_too_early():
+    v = diagnose(log(n=2))
+    assert kinds(v) == ["too_early"] and v[0].severity == "info"
+    assert v[0].title == "too early to judge"
 
 
 def test_verdict_is_json_ready_and_printable():
@@ -168,6 +187,258 @@ def test_thresholds_are_used():
     rows = log(dx=0.7, dgz=0.3)
     assert kinds(diagnose(rows, thresholds=Thresholds(eq_prob=0.25, eq_loss_d=0.7))) == \
         ["near_equilibrium"]
+
+
+# --- issue 18, item 11: the verdicts that cried wolf on real runs -------------------------------
+
+def digits_like(n: int = 60, warm: int = 9, ramp: float = 15.0) -> list[dict]:
+    """The shape of the digits preset's log (logged every 50 steps; measured in
+    benchmarks/results/verdict_calibration.md): for ``warm`` rows D sits at exactly 1/2 while G
+    draws the data mean (Diversity/G 0.03) and the gradients are ~1e-4; then D leads (D(x) 0.85
+    falling to 0.6), G's batch spreads out and Grad/G is ~1."""
+    def after(i: int, start: float, end: float) -> float:
+        return end + (start - end) * math.exp(-(i - warm) / ramp)
+
+    return log(n=n,
+               dx=lambda i: 0.5 if i < warm else after(i, 0.85, 0.6),
+               dgz=lambda i: 0.5 if i < warm else after(i, 0.15, 0.4),
+               **{"Grad/G": lambda i: 2e-5 * (i + 1) if i < warm else 1.0 + 0.1 * math.sin(i),
+                  "Grad/D": lambda i: 0.01 if i < warm else 2.0,
+                  "Grad/D_input_real": lambda i: 1e-4 * (i + 1) if i < warm else 5.0,
+                  "Diversity/G": lambda i: 0.03 if i < warm else after(i, 0.1, 0.95)})
+
+
+def test_warmup_is_found():
+    assert warmup_rows(digits_like()) == 9
+    assert warmup_rows(digits_like(n=6)) == 6       # never left
+    assert warmup_rows(log(dx=0.7, dgz=0.3)) == 0   # D learns at once (the toy presets)
+
+
+def test_readme_example_is_healthy_not_diverged():
+    """README's `gankit.train(preset="digits", steps=3000)` ended in "diverged: Grad/G grew 181x":
+    growth was measured from the warm-up's ~1e-4 gradients."""
+    rows = digits_like()
+    assert check_diverged(rows) is None
+    v = diagnose(rows, g_loss="nonsaturating", planned_steps=3000)
+    assert kinds(v) == ["healthy"]
+
+
+def test_real_gradient_growth_after_the_warm_up_is_still_divergence():
+    rows = digits_like(n=60)
+    for i, r in enumerate(rows[40:]):
+        r["Grad/G"] = 1.0 * 10 ** (i / 5)  # 10,000x by the end
+    v = check_diverged(rows)
+    assert v is not None and v.severity == "warning" and "after the warm-up" in v.summary
+    assert v.evidence["Grad/G median before"] == pytest.approx(1.0, abs=0.1)
+
+
+def test_ctrl_c_is_interrupted_not_diverged():
+    """A digits run stopped by Ctrl-C at step ~600 of 6000 said "mode collapse suspected" and
+    "diverged" (the warm-up again, and G's batch still spreading out)."""
+    rows = digits_like(n=13, warm=8)
+    for flag in (True, None):  # the engine's flag, or inferred from the planned steps
+        v = diagnose(rows, planned_steps=6000, interrupted=flag)
+        assert kinds(v) == ["interrupted", "too_early"]
+        assert v[0].severity == "info" and v[0].evidence["last logged step"] == 650
+        assert ("by Ctrl-C" in v[0].summary) == bool(flag)
+        assert "fake batch spread" in v[1].summary  # the measured fact, not a verdict
+    # a finished run gets no note; a NaN is divergence whether or not the run was stopped
+    assert "interrupted" not in kinds(diagnose(digits_like(), planned_steps=3000))
+    broken = digits_like(n=13, warm=8)
+    broken[-1]["Loss/D"] = float("nan")
+    assert kinds(diagnose(broken, planned_steps=6000, interrupted=True))[0] == "diverged"
+
+
+def test_a_time_budget_run_is_not_interrupted(tmp_path):
+    """`gankit reproduce` runs with a time budget store steps = 10**9: no planned end to miss."""
+    run = write_run(tmp_path / "00001-x", digits_like())
+    (run / "config.json").write_text(json.dumps({"dataset": "digits", "steps": 10**9}))
+    assert kinds(diagnose_run(run)) == ["healthy"]
+    (run / "config.json").write_text(json.dumps({"dataset": "digits", "steps": 6000}))
+    assert kinds(diagnose_run(run)) == ["interrupted", "healthy"]
+
+
+def test_300_steps_is_too_early_not_collapse_and_equilibrium():
+    """A 300-step digits run printed "mode collapse suspected" and "near equilibrium" together."""
+    v = diagnose(digits_like(n=6), planned_steps=300)
+    assert kinds(v) == ["too_early"]
+    assert "warm-up is not over" in v[0].summary
+
+
+def test_short_toy_run_is_too_early_with_its_mode_count_as_evidence():
+    """ring8 after 300 steps (6/8 modes, D near 1/2): too early, the mode count in the summary."""
+    toy = {"metric": "toy_modes", "modes": 6.0, "n_modes": 8.0, "hq_percent": 20.0, "kl": 0.3}
+    v = diagnose(log(n=6, dx=0.52, dgz=0.48), [toy], planned_steps=300)
+    assert kinds(v) == ["too_early"]
+    assert "6/8 modes" in v[0].summary and v[0].evidence["toy modes"] == 6.0
+
+
+def test_fewer_than_min_steps_is_too_early():
+    v = diagnose(log(n=15, dx=0.7, dgz=0.3))  # 750 steps, D learning from the start
+    assert kinds(v) == ["too_early"] and "750 generator steps" in v[0].summary
+    assert kinds(diagnose(log(n=15, dx=0.7, dgz=0.3), thresholds=Thresholds(min_steps=500))) == \
+        ["healthy"]
+
+
+def test_a_decisive_failure_is_reported_however_early():
+    rows = log(n=6, dx=0.999, dgz=0.001)
+    assert kinds(diagnose(rows, g_loss="minimax")) == ["d_wins"]
+
+
+#: `gankit train --preset paper-mnist --steps 2000` (seed 0, logged every 100 steps): D(x), D(G(z)),
+#: Grad/G, Diversity/G per row (benchmarks/results/verdict_calibration.md).
+PAPER_MNIST_2000 = [
+    (0.502, 0.500, 0.003, 0.05), (0.736, 0.333, 2.79, 0.04), (0.913, 0.087, 2.90, 0.04),
+    (0.936, 0.079, 5.26, 0.06), (0.945, 0.060, 4.50, 0.19), (0.922, 0.088, 3.76, 0.28),
+    (0.927, 0.084, 1.84, 0.37), (0.935, 0.070, 2.29, 0.55), (0.949, 0.055, 3.08, 0.51),
+    (0.953, 0.050, 2.40, 0.50), (0.954, 0.044, 3.29, 0.66), (0.969, 0.031, 3.19, 0.55),
+    (0.977, 0.026, 3.08, 0.48), (0.961, 0.037, 2.49, 0.64), (0.967, 0.032, 3.38, 0.69),
+    (0.966, 0.032, 3.12, 0.80), (0.964, 0.037, 2.43, 0.67), (0.958, 0.043, 2.50, 0.69),
+    (0.956, 0.044, 2.79, 0.71), (0.938, 0.062, 2.70, 0.66)]
+
+
+def test_paper_mnist_2000_steps_is_d_ahead_not_d_wins():
+    """`paper-mnist --steps 2000` ended in "D wins": D leads in every early paper-mnist run, but
+    with the non-saturating loss G's gradient is alive (Grad/G at half its peak)."""
+    t = PAPER_MNIST_2000
+    rows = log(n=len(t), every=100, dx=lambda i: t[i][0], dgz=lambda i: t[i][1],
+               **{"Grad/G": lambda i: t[i][2], "Diversity/G": lambda i: t[i][3]})
+    v = diagnose(rows, g_loss="nonsaturating", planned_steps=2000)
+    assert kinds(v) == ["d_ahead"] and v[0].severity == "info"
+    assert "not D winning" in v[0].summary
+    # the same log with the saturating minimax loss, or with G's gradient gone, is D winning
+    assert kinds(diagnose(rows, g_loss="minimax"))[0] == "d_wins"
+    dead = [{**r, "Grad/G": r["Grad/G"] * (1e-3 if i >= 10 else 1)} for i, r in enumerate(rows)]
+    assert kinds(diagnose(dead, g_loss="nonsaturating"))[0] == "d_wins"
+
+
+@pytest.mark.parametrize("case", ["readme", "ctrl-c", "300", "long"])
+def test_never_a_contradictory_pair(case):
+    rows = {"readme": digits_like(), "ctrl-c": digits_like(n=13, warm=8),
+            "300": digits_like(n=6), "long": log()}[case]
+    toy = [{"metric": "toy_modes", "modes": 3.0, "n_modes": 8.0}]
+    for metrics in ((), toy):
+        ks = kinds(diagnose(rows, metrics, planned_steps=6000))
+        assert sum(k in GOOD for k in ks) <= 1
+        if any(k in GOOD for k in ks):  # a good verdict comes alone (an interrupted note aside)
+            assert set(ks) - set(GOOD) <= {"interrupted"}
+        assert not ({"too_early"} & set(ks) and {"mode_collapse", "oscillating"} & set(ks))
+
+
+# --- checkerboard samples ------------------------------------------------------------------------
+
+def test_period2_peak_closed_forms():
+    i, j = np.meshgrid(np.arange(16), np.arange(16), indexing="ij")
+    board = ((-1.0) ** (i + j))[None]
+    stripes = ((-1.0) ** i)[None]
+    blob = np.exp(-((i - 7.5) ** 2 + (j - 7.5) ** 2) / 20.0)[None]
+    noise = np.random.default_rng(0).standard_normal((400, 16, 16))
+    assert period2_peak(board) == math.inf and period2_peak(stripes) == math.inf
+    assert period2_peak(noise) == pytest.approx(1.0, abs=0.1)  # white noise is flat
+    assert period2_peak(blob) < 0.1                             # smooth images fall with frequency
+    assert period2_peak(blob + 0.05 * board) > 100
+    assert math.isnan(period2_peak(np.ones((2, 8, 8))))        # no detail at all
+
+
+def blobs(n: int, size: int = 32, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    c = torch.arange(size, dtype=torch.float32)
+    yy, xx = torch.meshgrid(c, c, indexing="ij")
+    centres = torch.rand(n, 2, generator=g) * size
+    d2 = (yy[None] - centres[:, 0, None, None]) ** 2 + (xx[None] - centres[:, 1, None, None]) ** 2
+    return torch.exp(-d2 / 40.0)[:, None].repeat(1, 3, 1, 1)  # [N, 3, H, W] in [0, 1]
+
+
+def write_image_run(folder, fakes, reals, steps=600, n_rows=12):
+    from PIL import Image
+
+    write_run(folder, log(n=n_rows, dx=0.7, dgz=0.3, every=50), g_loss="nonsaturating")
+    config = {"dataset": "folder", "g_loss": "nonsaturating", "steps": steps, "grid_size": len(reals)}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "samples").mkdir()
+    Image.fromarray(image_grid(reals)).save(folder / "samples" / "reals.png")
+    Image.fromarray(image_grid(reals)).save(folder / "samples" / "fakes-000000.png")
+    Image.fromarray(image_grid(fakes)).save(folder / "samples" / f"fakes-{steps:06d}.png")
+    return folder
+
+
+def test_checkerboard_grid_is_found_in_the_run_folder(tmp_path):
+    """A 600-step dcgan-folder run whose samples were checkerboard blobs was judged healthy."""
+    reals = blobs(16)
+    i = torch.arange(32)
+    board = ((i[:, None] + i[None, :]) % 2).float()  # 0/1 checkerboard
+    fakes = (0.6 * blobs(16, seed=1) + 0.4 * board).clamp(0, 1)
+    run = write_image_run(tmp_path / "00001-folder", fakes, reals, steps=1500, n_rows=30)
+    stats = image_statistics(run, 16)
+    assert stats["step"] == 1500 and stats["fake_peak"] > 10 * stats["real_peak"]
+    v = diagnose_run(run)
+    assert kinds(v) == ["artifacts"] and v[0].severity == "warning"
+    # the same run with clean samples is healthy; 600 steps of it is too early to judge
+    clean = write_image_run(tmp_path / "00002-folder", blobs(16, seed=1), reals, 1500, 30)
+    assert kinds(diagnose_run(clean)) == ["healthy"]
+    short = write_image_run(tmp_path / "00003-folder", fakes, reals, steps=600, n_rows=12)
+    v = diagnose_run(short)
+    assert kinds(v) == ["too_early"] and "checkerboard" in v[0].summary
+    # speckle (an early MLP G on MNIST) is flat noise, not a checkerboard
+    noisy = (blobs(16, seed=1) + 0.3 * torch.rand(16, 3, 32, 32, generator=torch.Generator()
+                                                  .manual_seed(0))).clamp(0, 1)
+    speckled = write_image_run(tmp_path / "00004-folder", noisy, reals, 1500, 30)
+    assert kinds(diagnose_run(speckled)) == ["healthy"]
+
+
+def test_enlarged_digit_grids_are_read_at_their_own_size(tmp_path):
+    from PIL import Image
+
+    x = blobs(9, size=8)  # 8x8 images are enlarged 4x in the grid
+    Image.fromarray(image_grid(x)).save(tmp_path / "g.png")
+    from gankit.runs.diagnosis import _grid_tiles
+
+    tiles = _grid_tiles(tmp_path / "g.png", 9)
+    assert tiles.shape == (9, 8, 8, 3)
+    torch.testing.assert_close(torch.from_numpy(tiles).permute(0, 3, 1, 2).float(), x,
+                               atol=1 / 255, rtol=0)
+
+
+def test_a_toy_scatter_plot_has_no_image_statistics(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "samples").mkdir()
+    noise = (np.random.default_rng(0).random((120, 160, 3)) * 255).astype(np.uint8)
+    for name in ("reals.png", "fakes-000100.png"):
+        Image.fromarray(noise).save(tmp_path / "samples" / name)
+    assert image_statistics(tmp_path, 1000) is None
+
+
+# --- JSON output: valid per RFC 8259 (no bare NaN, nothing but JSON on stdout) --------------------
+
+def strict_json(text: str):
+    def refuse(name):
+        raise ValueError(f"bare {name} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_nan_evidence_is_null_in_json():
+    toy = {"metric": "toy_modes", "modes": 0.0, "n_modes": 8.0, "hq_percent": 0.0,
+           "kl": float("nan")}  # toy_modes' KL is NaN when no sample is high-quality
+    v = diagnose(log(), [toy])[0]
+    assert v.kind == "mode_collapse" and math.isnan(v.evidence["toy KL"])
+    d = strict_json(json.dumps(v.to_dict(), allow_nan=False))
+    assert d["evidence"]["toy KL"] is None
+
+
+def test_cli_json_stdout_is_only_json(tmp_path, capsys):
+    toy = {"metric": "toy_modes", "modes": 0.0, "n_modes": 8.0, "kl": float("nan"), "step": 2000}
+    run = write_run(tmp_path / "00001-x", log(n=40), [toy])
+    assert main(["diagnose", str(run), "--json"]) == 0  # with the report written
+    out, err = capsys.readouterr()
+    assert [strict_json(line)["kind"] for line in out.splitlines()] == ["mode_collapse"]
+    assert str(run / "report.md") in err
+
+
+def test_report_says_what_the_verdicts_cannot_see(tmp_path):
+    run = write_run(tmp_path / "00001-x", log(n=40))
+    text = write_report(run).read_text()
+    assert "## What these verdicts cannot see" in text and "memorisation" in text
 
 
 # --- run folders: report, plot, CLI ---------------------------------------------------------------
@@ -199,10 +470,11 @@ def test_report_and_plot(tmp_path):
 
 
 def test_cli(tmp_path, capsys):
-    run = write_run(tmp_path / "00001-x", log(n=10))
+    run = write_run(tmp_path / "00001-x", log(n=30))
     assert main(["diagnose", str(run)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("[ok] near equilibrium:")
+    assert out[1].startswith("Limits: ")
     assert out[-1] == str(run / "report.md")
     assert main(["diagnose", str(run), "--json", "--no-report"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -1,5 +1,6 @@
 """The diagnosis as a picture (``diagnosis.png``): losses, D's outputs, the gap D(x) - D(G(z)) and
-gradient norms, with the window the verdicts judged shaded and the first NaN/Inf marked."""
+gradient norms, with the window the verdicts judged shaded, the warm-up (not judged) hatched and the
+first NaN/Inf marked."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from gankit.diagnose import D_GZ, D_X, GRAD_KEYS, is_number
+from gankit.diagnose import D_GZ, D_X, GRAD_KEYS, is_non_finite, is_number, warmup_rows
 from gankit.figures.curves import column, draw_d_outputs, draw_losses
 from gankit.utils.plotting import pyplot, save_figure
 
@@ -51,8 +52,14 @@ def plot_diagnosis(stats_rows: Sequence[Mapping[str, Any]], titles: Sequence[str
             start = steps[-max(2, int(math.ceil(len(steps) * window)))] if len(steps) > 1 else steps[0]
             for a in axes:
                 a.axvspan(start, steps[-1], color="0.9", zorder=0)  # the window judged
+            warm = warmup_rows(rows)
+            if warm:  # D had not started: not judged (gankit.diagnose.warmup_rows)
+                end = steps[min(warm, len(steps) - 1)]
+                for a in axes:
+                    a.axvspan(steps[0], end, facecolor="none", hatch="//", edgecolor="0.75",
+                              lw=0, zorder=0)
             bad = [float(r["step"]) for r in rows
-                   if any(is_number(v) and not math.isfinite(v) for v in r.values())]
+                   if any(is_non_finite(v) for v in r.values())]
             if bad:
                 for a in axes:
                     a.axvline(bad[0], color="red", lw=1.2)

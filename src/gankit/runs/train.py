@@ -141,20 +141,21 @@ class Curves(Callback):
 
 class DiagnosisReport(Callback):
     """At the end: ``report.md`` and ``diagnosis.png`` (:mod:`gankit.runs.diagnosis`), and the
-    verdicts on stderr."""
+    verdicts on stderr. A run stopped by Ctrl-C is judged as interrupted, never as diverged."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = run_dir
 
     def on_end(self, engine: Engine) -> None:
-        report(self.run_dir)
+        report(self.run_dir, interrupted=engine.interrupted)
 
 
-def report(run_dir: Path) -> None:
-    """Write report.md and diagnosis.png and print the verdicts on stderr."""
+def report(run_dir: Path, interrupted: bool | None = None) -> None:
+    """Write report.md and diagnosis.png and print the verdicts on stderr. ``interrupted``: the
+    engine's Ctrl-C flag (None: inferred from a log that ends before the planned steps)."""
     try:
-        verdicts = diagnose_run(run_dir)
-        write_report(run_dir, verdicts, compute_toy_metrics=False)
+        verdicts = diagnose_run(run_dir, interrupted=interrupted)
+        write_report(run_dir, verdicts, compute_toy_metrics=False, interrupted=interrupted)
     except GankitError as e:  # e.g. too few logged rows to judge: say so, keep the run
         print(f"gankit: no diagnosis: {e}", file=sys.stderr)
         return
