@@ -70,7 +70,7 @@ def test_presets_lists_records_then_modifiers_then_aliases(capsys):
     (["train", "--g-loss", "hinge"], "unknown g_loss 'hinge'"),
     (["train", "--k", "0"], "k must be at least 1"),
     (["train", "--lr-d", "0"], "lr_d must be a positive number"),
-    (["train", "--lr", "-1"], "must be a positive number"),
+    (["train", "--lr", "-1"], "learning rates must be positive numbers (got -1.0); pass e.g. --lr"),
     (["train", "--batch", "0"], "batch must be at least 1"),
     (["train", "--batch", "5000"], "larger than the digits training set"),
     (["train", "--steps", "ten"], "steps expects int"),
