@@ -34,6 +34,7 @@ def register(subparsers) -> None:
 def run_diagnose(args: argparse.Namespace) -> int:
     from gankit.diagnose import LIMITS
     from gankit.runs.diagnosis import diagnose_run, write_report
+    from gankit.runs.report import write_run_report
 
     verdicts = diagnose_run(args.run_dir, compute_toy_metrics=not args.no_metrics)
     for v in verdicts:
@@ -43,6 +44,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
         print(f"Limits: {LIMITS}")
     if not args.no_report:
         path = write_report(args.run_dir, verdicts, compute_toy_metrics=not args.no_metrics)
+        write_run_report([args.run_dir])  # report.html beside report.md
         if args.json:  # stdout stays pure JSON lines
             print(f"gankit: report: {path}", file=sys.stderr)
         else:

@@ -18,8 +18,9 @@ from gankit.figures.diagnosis import plot_diagnosis
 from gankit.errors import GankitError
 from gankit.metrics.modes import toy_modes_metric
 from gankit.runs.run import load_run
+from gankit.runs.status import read_status
 from gankit.utils.jsonl import read_jsonl
-from gankit.utils.report import write_report_pages
+from gankit.utils.atomic import write_text_atomic
 
 
 _UNBOUNDED = 10**9
@@ -125,6 +126,9 @@ def _diagnose_folder(run_dir: Path, compute_toy_metrics: bool, th: Thresholds,
         row = _toy_metric_row(run_dir, dataset)
         if row and row.get("metric") == "toy_modes":
             metrics = [*metrics, row]
+    if interrupted is None:  # status.json (gankit >= 0.1 run folders) says how the run ended
+        state = read_status(run_dir)["state"]
+        interrupted = True if state == "stopped" else False if state == "finished" else None
     steps, grid = config.get("steps"), config.get("grid_size")
     # a run with a time budget instead of a length (`gankit reproduce`) stores steps = 10**9
     # (config.STEPS_UNBOUNDED): it has no planned last step to stop short of
@@ -137,14 +141,14 @@ def _diagnose_folder(run_dir: Path, compute_toy_metrics: bool, th: Thresholds,
 
 def write_report(run_dir: str | Path, verdicts: Sequence[Verdict] | None = None,
                  compute_toy_metrics: bool = True, interrupted: bool | None = None) -> Path:
-    """Write ``RUN_DIR/report.md`` (and ``report.html``) and ``RUN_DIR/diagnosis.png``; return the
-    report's path."""
+    """Write ``RUN_DIR/report.md`` and ``RUN_DIR/diagnosis.png``; return the report's path. (The
+    page ``RUN_DIR/report.html`` is :func:`gankit.runs.report.write_run_report`'s.)"""
     run_dir = Path(run_dir)
     found, stats, metrics, config = _diagnose_folder(run_dir, compute_toy_metrics, Thresholds(),
                                                      interrupted)
     verdicts = list(verdicts) if verdicts is not None else found
     plot_diagnosis(stats, [v.title for v in verdicts], run_dir / "diagnosis.png",
                    Thresholds().window, g_loss=config.get("g_loss"))
-    path, _html = write_report_pages(run_dir, report_markdown(run_dir.name, verdicts, metrics),
-                                     title=f"gankit diagnose: {run_dir.name}", name="report")
+    path = run_dir / "report.md"
+    write_text_atomic(path, report_markdown(run_dir.name, verdicts, metrics))
     return path

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from gankit.config import STEPS_UNBOUNDED
-from gankit.diagnose import diagnose
+from gankit.diagnose import SEVERITY_ORDER
 from gankit.runs.checkpoint import checkpoint_files
+from gankit.runs.diagnosis import diagnose_run
 from gankit.runs.status import read_status
 from gankit.utils.jsonl import read_json_object, read_jsonl
 
@@ -28,7 +29,6 @@ HEADLINES: dict[str, tuple[str, bool]] = {
     "mnist_pr10k": ("recall", True),
     "stacked_modes26k": ("modes", True),
 }
-SEVERITY_ORDER = {"error": 0, "warning": 1, "ok": 2}
 SORT_KEYS = ("age", "name", "step", "status", "preset")
 
 
@@ -74,7 +74,7 @@ def summarize_run(run_dir: str | Path, now: float | None = None) -> RunSummary:
         name=run_dir.name, path=str(run_dir), preset=config.get("preset"), step=step,
         steps=None if steps is not None and steps >= STEPS_UNBOUNDED else steps, status=state,
         d_real=_float(last.get("Prob/D(x)")), d_fake=_float(last.get("Prob/D(G(z))")),
-        metrics=best_metrics(metrics), verdict=_worst_verdict(stats, metrics, config),
+        metrics=best_metrics(metrics), verdict=_worst_verdict(run_dir, stats),
         age_seconds=_age(run_dir, now))
 
 
@@ -130,16 +130,16 @@ def format_age(seconds: float | None) -> str:
     return f"{int(seconds)}s"
 
 
-def _worst_verdict(stats: list[dict], metrics: list[dict], config: dict) -> str | None:
+def _worst_verdict(run_dir: Path, stats: list[dict]) -> str | None:
     if not stats:
         return None
     try:
-        verdicts = diagnose(stats, metrics, config.get("g_loss"))
+        verdicts = diagnose_run(run_dir, compute_toy_metrics=False)
     except Exception:  # noqa: BLE001: a listing must not fail on one odd folder
         return None
     if not verdicts:
         return None
-    worst = min(verdicts, key=lambda v: SEVERITY_ORDER.get(v.severity, 3))
+    worst = min(verdicts, key=lambda v: SEVERITY_ORDER.get(v.severity, len(SEVERITY_ORDER)))
     return worst.title
 
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from gankit.diagnose import Verdict, diagnose
+from gankit.diagnose import LIMITS, Verdict
 from gankit.errors import GankitError
 from gankit.figures.curves import curves_figure
+from gankit.runs.diagnosis import diagnose_run
 from gankit.runs.listing import RunSummary, format_age, is_run_folder, summarize_run
 from gankit.utils.atomic import write_text_atomic
 from gankit.utils.jsonl import read_json_object, read_jsonl
@@ -73,7 +74,7 @@ def read_run_folder(path: str | Path) -> RunFolder:
                    if (m := _GRID.match(p.name)) and p.is_file())
     pictures = sorted(p for p in path.glob("*.png") if p.name not in NOT_EMBEDDED and p.is_file())
     try:
-        verdicts = diagnose(stats, metrics, config.get("g_loss")) if stats else []
+        verdicts = diagnose_run(path, compute_toy_metrics=False) if stats else []
     except GankitError:  # e.g. too few rows to judge: the page says so instead
         verdicts = []
     return RunFolder(path, summarize_run(path), config, stats, metrics,
@@ -105,6 +106,7 @@ def report_html(runs: Sequence[RunFolder]) -> str:
             _curves(runs),
             "<h2>Samples over training</h2>", _film(runs),
             "<h2>Verdicts</h2>", *(_verdicts(r, len(runs) > 1) for r in runs),
+            f"<p class='muted'>Limits: {escape(LIMITS)}</p>",
             "<h2>Metrics</h2>", *(_metrics(r, len(runs) > 1) for r in runs),
             "<h2>Config</h2>", _configs(runs),
             *_pictures(runs),

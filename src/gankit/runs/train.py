@@ -33,6 +33,7 @@ from gankit.figures import plot_curves, save_samples
 from gankit.runs.checkpoint import (checkpoint_files, prune_checkpoints, restore_state,
                                     save_checkpoint, state_to_checkpoint)
 from gankit.runs.diagnosis import diagnose_run, write_report
+from gankit.runs.report import write_run_report
 from gankit.runs.lock import RunLock
 from gankit.runs.run import Run, create_run_dir, newest_good_checkpoint, run_dir_of
 from gankit.runs.status import RunStatus
@@ -151,11 +152,12 @@ class DiagnosisReport(Callback):
 
 
 def report(run_dir: Path, interrupted: bool | None = None) -> None:
-    """Write report.md and diagnosis.png and print the verdicts on stderr. ``interrupted``: the
+    """Write report.md, report.html and diagnosis.png and print the verdicts on stderr. ``interrupted``: the
     engine's Ctrl-C flag (None: inferred from a log that ends before the planned steps)."""
     try:
         verdicts = diagnose_run(run_dir, interrupted=interrupted)
         write_report(run_dir, verdicts, compute_toy_metrics=False, interrupted=interrupted)
+        write_run_report([run_dir])  # report.html: the page to look at
     except GankitError as e:  # e.g. too few logged rows to judge: say so, keep the run
         print(f"gankit: no diagnosis: {e}", file=sys.stderr)
         return

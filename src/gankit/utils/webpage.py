@@ -19,7 +19,7 @@ h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;
 text-align:left;vertical-align:top}th{background:#f3f3f3}
 .error{color:#b00020;font-weight:bold}.warning{color:#a15c00;font-weight:bold}.ok{color:#1b7a1b;
-font-weight:bold}.muted{color:#777}svg{max-width:100%;height:auto}
+font-weight:bold}.info{color:#1a4f9c;font-weight:bold}.muted{color:#777}svg{max-width:100%;height:auto}
 .film{display:flex;flex-wrap:wrap;gap:1em}.film figure{margin:0}.film img{image-rendering:pixelated;
 width:26em;max-width:100%;border:1px solid #ddd}input[type=range]{width:min(40em,100%)}
 details{margin:.4em 0}pre{background:#f6f6f6;padding:.5em;overflow-x:auto}
