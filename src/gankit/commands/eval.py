@@ -9,7 +9,6 @@ No maths here: :mod:`gankit.metrics` does the work.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import numpy as np
 from gankit.errors import GankitError
 from gankit.commands.arguments import positive_int
 from gankit.utils.limits import load_npy
+from gankit.utils.jsonl import to_json
 
 
 def register(subparsers) -> None:
@@ -88,7 +88,7 @@ def run_eval(args: argparse.Namespace) -> int:
         run = load_run(args.run_dir)
         rows = evaluate(run, names, seed=args.seed, data_dir=args.data_dir, options=options)
     for row in rows:
-        print(json.dumps(row), flush=True)
+        print(to_json(row), flush=True)
     return 0
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
 
 from gankit.commands.arguments import positive_int
 from gankit.errors import GankitError
+from gankit.utils.jsonl import to_json
 
 #: Where the figures go by default: not inside runs/, which holds gankit train's numbered run folders.
 FIGURES_DIR = "figures"
@@ -73,7 +73,7 @@ def _figure1(args: argparse.Namespace) -> int:
 
     out = args.out or f"{FIGURES_DIR}/figure1-{args.data}"
     summary = figure1(args.data, args.steps, out, args.seed, log=_log, g_input=args.g_input)
-    print(json.dumps(summary))
+    print(to_json(summary))
     return 0
 
 
@@ -89,5 +89,5 @@ def _figure(args: argparse.Namespace) -> int:
         from gankit.experiments.toy2d import figure_toy2d
 
         summary = figure_toy2d(args.data or "ring8", args.steps, out, args.seed, log=_log)
-    print(json.dumps(summary))
+    print(to_json(summary))
     return 0

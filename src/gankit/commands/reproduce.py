@@ -13,12 +13,12 @@ results folder), for scripts.
 from __future__ import annotations
 
 import argparse
-import json
 
 from gankit.commands.arguments import positive_int, positive_minutes
 from gankit.constants import TABLE1_MNIST
 from gankit.errors import GankitError
 from gankit.experiments.reproduce import DEFAULTS, default_restarts, reproduce
+from gankit.utils.jsonl import to_json
 
 
 def register(subparsers) -> None:
@@ -131,5 +131,5 @@ def run_reproduce(args: argparse.Namespace) -> int:
     if "restarts" in s:
         line.update(chosen_seed=s["chosen_seed"], restarts=[
             {"seed": r["seed"], "selected": r.get("selected"), "out": r["out"]} for r in s["restarts"]])
-    print(json.dumps(line), flush=True)
+    print(to_json(line), flush=True)
     return 0

@@ -9,7 +9,6 @@ factory's optional ``requires()`` raises a ConfigError when what it needs is not
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -19,6 +18,7 @@ from gankit.engine.callbacks import Callback, Engine
 from gankit.engine.tensorboard import TensorBoardLogger, require_tensorboard
 from gankit.utils.disk import writing
 from gankit.utils.registry import Registry
+from gankit.utils.jsonl import to_json
 
 
 class JsonlLogger(Callback):
@@ -34,7 +34,7 @@ class JsonlLogger(Callback):
 
     def on_log(self, engine: Engine, row: dict[str, float]) -> None:
         with writing(self.path):  # a full disk: one line naming stats.jsonl, not a traceback
-            self._file.write(json.dumps(row) + "\n")
+            self._file.write(to_json(row) + "\n")
             self._file.flush()
 
     def on_close(self, engine: Engine) -> None:

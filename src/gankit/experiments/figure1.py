@@ -48,7 +48,6 @@ metric can see it:
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -70,6 +69,7 @@ from gankit.nets import sample_noise
 from gankit.runs.run import Run
 from gankit.runs.train import train
 from gankit.utils.atomic import atomic_path, write_text_atomic
+from gankit.utils.jsonl import to_json
 
 PANEL_A_JSD = 0.3  # (a): the first snapshot with JSD(p_data ‖ p_g) below this (nats; log 2 = 0.69)
 INNER_D_STEPS = 300  # (b): D-only steps, G fixed (Algorithm 1's inner loop run long)
@@ -339,5 +339,5 @@ def figure1(data: str = "gauss", steps: int | None = None, out: str | Path = "fi
         "train_seconds": round(result.seconds, 2), "draw_seconds": round(time.perf_counter() - t0, 2),
         "files": [str(p) for p in files], "run_dir": str(result.run.path),
     }
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
+    write_text_atomic(out / "summary.json", to_json(summary, indent=2))
     return summary

@@ -14,7 +14,6 @@ callbacks run (the run folder's own callbacks come first), so the folder is comp
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from gankit.experiments.selection import keep_as_selected
 from gankit.metrics import evaluate
 from gankit.runs.run import Run
 from gankit.utils.atomic import write_text_atomic
-from gankit.utils.jsonl import append_jsonl
+from gankit.utils.jsonl import append_jsonl, to_json
 
 #: What the budget counts: the training loop's wall time, or this process's CPU time.
 BUDGET_CLOCKS = ("wall", "cpu")
@@ -124,7 +123,7 @@ class ParzenCurve(Callback):
                 engine.state.elapsed - self.eval_total
             self._last = (engine.state.step, clock)
         if self.record is not None:  # the record holds exactly the points kept
-            write_text_atomic(self.record, "".join(json.dumps(r) + "\n" for r in kept))
+            write_text_atomic(self.record, "".join(to_json(r) + "\n" for r in kept))
         step = engine.state.step
         if (self._resuming and step > 0 and step % self.eval_every_steps == 0
                 and not any(p.step == step for p in self.points)):

@@ -40,6 +40,7 @@ from gankit.experiments.selection import choose
 from gankit.experiments.single_run import ReproduceResult, run_single
 from gankit.utils.atomic import write_text_atomic
 from gankit.utils.report import write_report_pages
+from gankit.utils.jsonl import to_json
 
 #: What a restart process runs: one seed, given as JSON (no pickle between processes).
 _CHILD = ("import json, sys; from gankit.experiments.restarts import child_main; "
@@ -103,8 +104,8 @@ def run_restarts(restarts: int, config: Config, out: Path, *, log: Callable[[str
                wall_seconds=round(time.time() - t_start, 1),
                load_average_start=[round(v, 2) for v in load_start],
                load_average_end=[round(v, 2) for v in os.getloadavg()])
-    write_text_atomic(out / "environment.json", json.dumps(env, indent=2) + "\n")
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out / "environment.json", to_json(env, indent=2) + "\n")
+    write_text_atomic(out / "summary.json", to_json(summary, indent=2) + "\n")
     write_report_pages(out, restarts_markdown(summary), title(summary))
     sel = summary["selected"]
     log(f"gankit reproduce: chose seed {chosen} of {len(done)} finished restarts on validation "

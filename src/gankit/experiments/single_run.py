@@ -40,7 +40,7 @@ from gankit.runs.run import load_run
 from gankit.runs.train import train
 from gankit.utils.atomic import write_text_atomic
 from gankit.utils.environment import environment
-from gankit.utils.jsonl import read_jsonl
+from gankit.utils.jsonl import read_jsonl, to_json
 from gankit.utils.report import write_report_pages
 
 
@@ -104,7 +104,7 @@ def run_single(config: Config, out: Path, *, eval_every_steps: int, budget_minut
     plot_parzen_curve(curve.points, out / "parzen_curve.png", reference=ref.ll_mean,
                       title=f"{config.preset}: Parzen LL during training")
     write_text_atomic(out / "parzen_curve.jsonl",
-                      "".join(json.dumps(asdict(p)) + "\n" for p in curve.points))
+                      "".join(to_json(asdict(p)) + "\n" for p in curve.points))
     summary = summarise(curve.points)
     summary.update(
         preset=config.preset, run_dir=str(run.path), steps=run.step,
@@ -125,8 +125,8 @@ def run_single(config: Config, out: Path, *, eval_every_steps: int, budget_minut
                       load_average_end=[round(v, 2) for v in os.getloadavg()],
                       started=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t_start)),
                       finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    write_text_atomic(out / "environment.json", json.dumps(env, indent=2) + "\n")
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out / "environment.json", to_json(env, indent=2) + "\n")
+    write_text_atomic(out / "summary.json", to_json(summary, indent=2) + "\n")
     write_report_pages(out, results_markdown(summary, curve.points, config.to_dict(), env),
                        title(summary))
     (out / PARTIAL_CURVE).unlink(missing_ok=True)  # parzen_curve.jsonl holds the whole curve now

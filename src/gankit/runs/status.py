@@ -20,6 +20,7 @@ from typing import Any
 from gankit.engine.callbacks import Callback, Engine
 from gankit.engine.loop import TrainingDiverged
 from gankit.utils.atomic import write_text_atomic
+from gankit.utils.jsonl import to_json
 
 STATUS_FILE = "status.json"
 
@@ -54,7 +55,7 @@ class RunStatus(Callback):
         record = {"state": state, "step": engine.state.step, "steps": engine.config.steps,
                   "pid": os.getpid(), "host": socket.gethostname(),
                   "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        write_text_atomic(self.path, json.dumps(record) + "\n")
+        write_text_atomic(self.path, to_json(record) + "\n")
 
 
 def read_status(run_dir: str | Path) -> dict[str, Any]:

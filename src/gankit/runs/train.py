@@ -40,7 +40,7 @@ from gankit.runs.status import RunStatus
 from gankit.utils.atomic import write_text_atomic
 from gankit.utils.disk import DISK_ERRNOS, WriteFailed, error_code, write_failure, writing
 from gankit.utils.environment import environment
-from gankit.utils.jsonl import read_jsonl
+from gankit.utils.jsonl import read_jsonl, to_json
 
 #: A callback: a :class:`Callback`, or a function ``fn(engine)`` called after every snapshot.
 CallbackLike = Union[Callback, Callable[[Engine], None]]
@@ -478,7 +478,7 @@ def _step_after(row: dict, step: int) -> bool:
 
 def _write_stats(path: Path, rows: Sequence[dict]) -> None:
     if rows or path.exists():
-        write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
+        write_text_atomic(path, "".join(to_json(r) + "\n" for r in rows))
 
 
 # --- the statistics of the current log interval, in a checkpoint ----------------------------------

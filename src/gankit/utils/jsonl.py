@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Mapping
 
 from gankit.utils.disk import writing
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN/Inf float (in dicts, lists, tuples) replaced by None: JSON (RFC 8259)
+    has no NaN, and many readers (jq, browsers, other languages) refuse a bare ``NaN``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def to_json(value: Any, **dumps_kw: Any) -> str:
+    """Strict JSON text of ``value``: a NaN or infinite number becomes null (see :func:`finite`).
+    gankit's readers of its own logs take null as NaN."""
+    return json.dumps(finite(value), allow_nan=False, **dumps_kw)
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
@@ -39,6 +58,6 @@ def read_json_object(path: str | Path) -> dict:
 
 def append_jsonl(path: str | Path, row: Mapping[str, Any]) -> None:
     """Append one JSON line (one write call, flushed) to ``path``."""
-    line = json.dumps(row, allow_nan=True) + "\n"
+    line = to_json(row) + "\n"
     with writing(path), open(path, "a", encoding="utf-8") as f:
         f.write(line)
