@@ -79,3 +79,15 @@ def test_not_a_run_folder_is_one_line(tmp_path, run_cli, one_line_error):
     assert "not a run folder" in line
     with pytest.raises(GankitError):
         write_run_report([])
+
+
+def test_figures_drawn_beside_the_runs_folder_are_shown(tiny, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "results"
+    run = gankit.train(preset="digits", progress=False, **{**tiny, "runs_dir": str(out / "runs")})
+    for name in ("figure2.png", "figure3.png", "unrelated.png"):
+        Image.new("L", (4, 4), 128).save(out / name)
+    html = write_run_report([run.path]).read_text()
+    assert "../../figure2.png" in html and "../../figure3.png" in html
+    assert "unrelated.png" not in html

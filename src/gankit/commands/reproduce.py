@@ -1,7 +1,7 @@
 """``gankit reproduce mnist``: the paper's Table 1 row, its training curve and Figures 2 and 3.
 
     gankit reproduce mnist                                  # Table 1 on this machine, 60 minutes
-    gankit reproduce mnist --data-dir ../shared/data/mnist  # local IDX files
+    gankit reproduce mnist --data-dir ~/data/mnist  # your IDX files instead of downloading
     gankit reproduce mnist --preset paper-mnist             # the paper's exact recipe
 
 No logic here: :mod:`gankit.experiments.reproduce` does the work, and its ``DEFAULTS`` are the

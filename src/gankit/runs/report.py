@@ -39,6 +39,9 @@ FILM_BYTES = 3_000_000
 #: Pictures of the folder that the page draws itself (or that repeat the curves).
 NOT_EMBEDDED = ("curves.png", "diagnosis.png")
 PICTURE_BYTES = 2_000_000
+#: The pictures `gankit reproduce`, `gankit figure1` and `gankit figure toy2d` draw beside the
+#: ``runs/`` folder of their run (Figures 1-3, the Parzen curve; toy2d's is named after the data).
+FIGURE_FILES = ("figure1.png", "theory.png", "figure2.png", "figure3.png", "parzen_curve.png")
 _GRID = re.compile(r"^fakes-(\d+)\.png$")
 _METRIC_BOOKKEEPING = ("metric", "step", "seed", "dataset", "source", "time", "seconds", "protocol")
 
@@ -73,6 +76,11 @@ def read_run_folder(path: str | Path) -> RunFolder:
     grids = sorted((int(m.group(1)), p) for p in (path / "samples").glob("fakes-*.png")
                    if (m := _GRID.match(p.name)) and p.is_file())
     pictures = sorted(p for p in path.glob("*.png") if p.name not in NOT_EMBEDDED and p.is_file())
+    if path.parent.name == "runs":  # a run inside the folder of gankit reproduce / figure1 / figure
+        around = path.parent.parent
+        pictures += [around / n for n in FIGURE_FILES if (around / n).is_file()]
+        pictures += [around / f"{config.get('dataset')}.png"] if (
+            around / f"{config.get('dataset')}.png").is_file() else []
     try:
         verdicts = diagnose_run(path, compute_toy_metrics=False) if stats else []
     except GankitError:  # e.g. too few rows to judge: the page says so instead
@@ -213,8 +221,9 @@ def _pictures(runs: Sequence[RunFolder]) -> list[str]:
         for p in r.pictures:
             data = p.read_bytes()
             if len(data) <= PICTURE_BYTES:
+                where = p.name if p.parent == r.path else f"../../{p.name}"
                 parts.append(f"<figure><img src='{data_uri(data, 'image/png')}' alt='{escape(p.name)}'"
-                             f"><figcaption>{escape(r.label)}/{escape(p.name)}</figcaption></figure>")
+                             f"><figcaption>{escape(r.label)}/{escape(where)}</figcaption></figure>")
     return ["<h2>Pictures</h2>", *parts] if parts else []
 
 
