@@ -195,7 +195,7 @@ def train(config: Config | None = None, *, progress: bool = True, resume: str | 
         path, error, lock = None, None, RunLock(None)
         if info.is_main:  # only rank 0 creates and writes the run folder
             try:
-                run_dir, lock = _new_run_folder(config, device, info)
+                run_dir, lock = _new_run_folder(config, device, info, extra=_data_files(dataset))
                 path = str(run_dir)
             except GankitError as e:
                 error = e
@@ -231,6 +231,12 @@ def _new_run_folder(config: Config, device, info: DistInfo, runs_dir: str | Path
         shutil.rmtree(run_dir, ignore_errors=True)  # ours, just made: leave nothing half-made
         raise
     return run_dir, lock
+
+
+def _data_files(dataset: Dataset) -> dict[str, str]:
+    """An image folder's full list of used, skipped and duplicate files, kept in the run folder."""
+    report = getattr(dataset, "report", None)
+    return {"data-files.tsv": report.table()} if report is not None else {}
 
 
 def _error_text(e: BaseException) -> str:
