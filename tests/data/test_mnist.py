@@ -494,39 +494,6 @@ def test_all_mirrors_fail(mirror, cache, monkeypatch):
     assert cached_names(cache) == []
 
 
-class RawServer:
-    """A TCP server answering every connection with the same fixed bytes (a broken mirror)."""
-
-    def __init__(self, response: bytes):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen()
-        self.sock.settimeout(0.02)  # so that close() ends the accept loop promptly
-        self.stopped = threading.Event()
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/"
-        self.response = response
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:  # closed
-                return
-            with conn:
-                conn.settimeout(5)
-                conn.recv(65536)
-                conn.sendall(self.response)
-
-    def close(self) -> None:
-        self.stopped.set()
-        self.thread.join(timeout=5)
-        self.sock.close()
-
-
 BROKEN_RESPONSES = {
     # not HTTP at all (e.g. a mirror URL pointing at the wrong port): http.client.BadStatusLine
     "not-http": b"SSH-2.0-OpenSSH_9.6\r\n",
@@ -541,13 +508,10 @@ BROKEN_RESPONSES = {
     "truncated-chunked",
     "short-body",
 ])
-def test_broken_mirror_falls_back(mirror, cache, arrays, monkeypatch, kind):
-    broken = RawServer(BROKEN_RESPONSES[kind])
-    try:
-        use_mirrors(monkeypatch, broken.url, mirror.url + "good/")
-        check_dataset(load_mnist(None), arrays, N_VAL)
-    finally:
-        broken.close()
+def test_broken_mirror_falls_back(mirror, cache, arrays, monkeypatch, kind, dribble):
+    broken = dribble(BROKEN_RESPONSES[kind], b"")  # a server answering with these bytes only
+    use_mirrors(monkeypatch, broken.url, mirror.url + "good/")
+    check_dataset(load_mnist(None), arrays, N_VAL)
     assert cached_names(cache) == sorted(n + ".gz" for n in FILES.values())
 
 
@@ -556,15 +520,12 @@ def test_broken_mirror_falls_back(mirror, cache, arrays, monkeypatch, kind):
     "truncated-chunked",
     "short-body",
 ])
-def test_broken_only_mirror_is_a_data_error(cache, monkeypatch, kind):
-    broken = RawServer(BROKEN_RESPONSES[kind])
+def test_broken_only_mirror_is_a_data_error(cache, monkeypatch, kind, dribble):
+    broken = dribble(BROKEN_RESPONSES[kind], b"")
     monkeypatch.setenv("no_proxy", "*")
-    try:
-        use_mirrors(monkeypatch, broken.url)
-        with pytest.raises(DataError) as info:
-            load_mnist(None)
-    finally:
-        broken.close()
+    use_mirrors(monkeypatch, broken.url)
+    with pytest.raises(DataError) as info:
+        load_mnist(None)
     message = str(info.value)
     assert broken.url in message
     assert "\n" not in message and "\r" not in message  # one line, whatever the server sent

@@ -192,20 +192,29 @@ def train(config: Config | None = None, *, progress: bool = True, resume: str | 
     check_config(config.validate())
     with session(config) as (info, device):
         dataset = _load_data(config)
-        path, error, lock = None, None, RunLock(None)
-        if info.is_main:  # only rank 0 creates and writes the run folder
-            try:
-                run_dir, lock = _new_run_folder(config, device, info, extra=_data_files(dataset))
-                path = str(run_dir)
-            except GankitError as e:
-                error = e
-        path = broadcast_path(path, info)
-        if error is not None:
-            raise error
-        if not path:
-            raise GankitError("rank 0 could not create the run folder; see its error message")
+        path, lock = _made_on_rank0(  # only rank 0 creates and writes the run folder
+            lambda: _new_run_folder(config, device, info, extra=_data_files(dataset)), info,
+            "the run folder")
         with lock:
-            return _run(config, dataset, Path(path), progress, callbacks, info, device)
+            return _run(config, dataset, path, progress, callbacks, info, device)
+
+
+def _made_on_rank0(make: Callable[[], tuple[Path, RunLock]], info: DistInfo,
+                   what: str) -> tuple[Path, RunLock]:
+    """Rank 0 makes a folder (``make``) and every rank learns its path; rank 0's error stops all."""
+    path, error, lock = None, None, RunLock(None)
+    if info.is_main:
+        try:
+            made, lock = make()
+            path = str(made)
+        except GankitError as e:
+            error = e
+    path = broadcast_path(path, info)
+    if error is not None:
+        raise error
+    if not path:
+        raise GankitError(f"rank 0 could not create {what}; see its error message")
+    return Path(path), lock
 
 
 def _new_run_folder(config: Config, device, info: DistInfo, runs_dir: str | Path | None = None,
@@ -358,22 +367,12 @@ def _resume(path: Path, progress: bool, overrides: dict[str, Any],
         with lock:
             dataset = _load_data(config)
             _check_data_fits(dataset, config, tensors, meta)
-            target, error, lock_new = str(run_dir), None, RunLock(None)
+            target, lock_new = str(run_dir), RunLock(None)
             if branch:
-                target = None
-                if info.is_main:
-                    try:
-                        target_dir, lock_new = _branch(run_dir, ckpt, step, config, device, info,
-                                                       drop_row)
-                        target = str(target_dir)
-                    except GankitError as e:
-                        error = e
-                target = broadcast_path(target, info)
-                if error is not None:
-                    raise error
-                if not target:
-                    raise GankitError("rank 0 could not create the branch's run folder; see its "
-                                      "error message")
+                target_dir, lock_new = _made_on_rank0(
+                    lambda: _branch(run_dir, ckpt, step, config, device, info, drop_row), info,
+                    "the branch's run folder")
+                target = str(target_dir)
                 if info.is_main:
                     print(f"gankit: {ckpt.name} (step {step}) is older than the newest checkpoint "
                           f"of {run_dir} (step {newest}): branching into {target} (its parent is "
