@@ -26,7 +26,7 @@ def test_d_is_evaluated_over_the_view_and_drawn(tmp_path, dim):
     assert a.shape != b.shape or np.abs(a - b).mean() > 1  # D is in the picture
 
 
-@pytest.mark.parametrize("preset, has_d", [("ring8", True), ("digits", False)])
+@pytest.mark.parametrize("preset, has_d", [("ring8", True), ("ring8-pacgan", False), ("digits", False)])
 def test_a_run_draws_d_with_vector_samples_only(tiny, monkeypatch, preset, has_d):
     import gankit
     import gankit.runs.train as train_module

@@ -72,9 +72,12 @@ class SampleGrids(Callback):
             G.train(was)
         if engine.dataset.is_image:
             save_samples(x, self.folder / f"fakes-{st.step:06d}.png", title=f"step {st.step}")
-        else:  # 1-D and 2-D data: D drawn with the samples, as in Figure 1
+        else:  # 1-D and 2-D data: D drawn with the samples, as in Figure 1, where D judges each
+            # point alone (not packs of points, nor points against their minibatch)
+            alone = engine.config.pack == 1 and engine.config.minibatch_features == 0
             save_samples(x, self.folder / f"fakes-{st.step:06d}.png", real=engine.dataset.train,
-                         title=f"step {st.step}", D=_d_probabilities(st.D, st.device))
+                         title=f"step {st.step}",
+                         D=_d_probabilities(st.D, st.device) if alone else None)
 
 
 def _d_probabilities(D: torch.nn.Module, device: torch.device):
