@@ -26,8 +26,10 @@ def test_d_is_evaluated_over_the_view_and_drawn(tmp_path, dim):
     assert a.shape != b.shape or np.abs(a - b).mean() > 1  # D is in the picture
 
 
-@pytest.mark.parametrize("preset, has_d", [("ring8", True), ("ring8-pacgan", False), ("digits", False)])
-def test_a_run_draws_d_with_vector_samples_only(tiny, monkeypatch, preset, has_d):
+@pytest.mark.parametrize("preset, extra, has_d", [("ring8", {}, True),
+                                                   ("ring8", {"pack": 2}, False),  # D judges pairs
+                                                   ("digits", {}, False)])
+def test_a_run_draws_d_with_vector_samples_only(tiny, monkeypatch, preset, extra, has_d):
     import gankit
     import gankit.runs.train as train_module
 
@@ -42,6 +44,6 @@ def test_a_run_draws_d_with_vector_samples_only(tiny, monkeypatch, preset, has_d
         return real_save(x, path, *args, D=D, **kwargs)
 
     monkeypatch.setattr(train_module, "save_samples", spy)
-    gankit.train(preset=preset, progress=False, **tiny)
+    gankit.train(preset=preset, progress=False, **tiny, **extra)
     fakes = [d for name, d in calls if name.startswith("fakes-")]
     assert len(fakes) == 3 and set(fakes) == {has_d}
