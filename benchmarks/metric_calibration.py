@@ -91,8 +91,14 @@ def build_mnist_sets(mnist, run_dir: str | None, kmeans_iters: int) -> dict[str,
         from gankit import load_run
 
         run = load_run(run_dir)
-        sets[f"gankit generator ({Path(run_dir).name}, step {run.step})"] = run.sample(N, seed=0)
+        sets[generator_label(run_dir, run)] = run.sample(N, seed=0)
     return sets
+
+
+def generator_label(path: str, run) -> str:
+    p = Path(path)
+    folder = p.parent.parent.name if p.is_file() else p.name
+    return f"gankit generator ({folder}, step {run.step}, 10,000 samples)"
 
 
 def build_stacked_sets(mnist) -> dict[str, torch.Tensor]:
@@ -165,7 +171,7 @@ def score(args) -> None:
             from gankit import load_run
 
             run = load_run(args.run)
-            sets[f"gankit generator ({Path(args.run).name}, step {run.step})"] = run.sample(N, seed=0)
+            sets[generator_label(args.run, run)] = run.sample(N, seed=0)
         for set_name, x in sets.items():
             if set_name in results.get("mnist", {}) and not args.force:
                 continue
