@@ -100,8 +100,8 @@ def test_noise_is_the_worst_set_on_every_metric(scored):
     for key in LOWER:
         others = {name: v[key] for name, v in s.items() if name != "noise"}
         assert s["noise"][key] >= max(others.values()), (key, s["noise"][key], others)
-    # (full MNIST: 0.29 against 0.88 for held-out images, benchmarks/results/metric_calibration.md)
-    assert s["noise"]["precision"] < 0.5 * s["heldout"]["precision"]
+    # 0.07 here (300 reference images: wide balls); full MNIST: benchmarks/results/metric_calibration.md
+    assert s["noise"]["precision"] < 0.15 and s["noise"]["density"] < 0.1
     assert s["noise"]["classes"] <= 1 and s["noise"]["confident_percent"] < 20
     assert s["noise"]["memorised"] == 0
 

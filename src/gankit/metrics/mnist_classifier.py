@@ -45,11 +45,14 @@ class MnistClassifier(nn.Module):
         self.fc1 = nn.Linear(32 * 4 * 4, FEATURE_DIM)
         self.fc2 = nn.Linear(FEATURE_DIM, N_CLASSES)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def conv_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The second conv block's pooled output, flattened: ``[N, 512]``."""
         x = x.reshape(len(x), 1, 28, 28)
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        return F.relu(self.fc1(x.flatten(1)))  # [N, 128]
+        return F.max_pool2d(F.relu(self.conv2(x)), 2).flatten(1)  # [N, 32 * 4 * 4]
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.fc1(self.conv_features(x)))  # [N, 128]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.features(x))  # [N, 10] logits

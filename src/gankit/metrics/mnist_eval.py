@@ -12,13 +12,14 @@ line carries it in ``protocol.version``; numbers of protocol 1 are not comparabl
 - ``stacked_modes26k``: Stacked MNIST modes (distinct digit triples) and KL over 1,000 modes
   (unchanged: protocol 1, the literature's).
 
-The feature space: the classifier's 128-d penultimate (ReLU) layer, each unit standardised by its
-mean and standard deviation over the classifier's own training images. Raw, the units with the
-largest spread dominate every distance and uniform noise lands near the origin (weak activations),
-inside the k-NN ball of one weakly-activated real outlier: precision called noise 97.5 % precise
-(benchmarks/results/metric_calibration.md). Standardised, every unit counts in units of its spread
-over real digits; against the test set noise still falls in two faint test digits' balls
-(precision 0.29, the lowest of all sets, but not 0: docs/metrics.md, still open).
+The feature space (640-d): the classifier's second conv block (512, pooled, after ReLU) beside its
+penultimate layer (128), each unit standardised by its mean and standard deviation over the
+classifier's own training images. Protocol 1 used the penultimate layer raw: its units with the
+largest spread dominate every distance, and uniform noise, which the classifier barely activates,
+lands near the origin inside the k-NN ball of one faint real digit (precision called noise 97.5 %
+precise; docs/metrics.md). The penultimate layer standardised still put noise in two faint test
+digits' balls (0.29): a classifier's last layer maps "no digit" and "a faint digit" alike. The
+conv block keeps what the strokes look like, and standardised noise is far from every real ball.
 
 Reference and ceiling: samples are compared with the 10,000 MNIST *test* images, which neither G
 nor the classifier saw; the ceiling (``real_*``) is the 10,000 validation images (train[50000:60000],
@@ -118,8 +119,8 @@ class FeatureSpace:
     copy_radius2: float
 
     def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(class probabilities [N, 10], standardised features [N, 128] float64) of images."""
-        probs, feats = predict(self.model, x)
+        """(class probabilities [N, 10], standardised features [N, 640] float64) of images."""
+        probs, feats = raw_features(self.model, x)
         return probs, self.standardise(feats)
 
     def standardise(self, feats: torch.Tensor) -> torch.Tensor:
@@ -128,6 +129,24 @@ class FeatureSpace:
     def memorised(self, feats: torch.Tensor) -> float:
         """Share of ``feats`` closer to a training image than any held-out image ever is."""
         return float((F.nearest_sq_dists(feats, self.train) < self.copy_radius2).double().mean())
+
+
+@torch.no_grad()
+def raw_features(model, x: torch.Tensor, batch: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
+    """(class probabilities [N, 10], features [N, 640]): the second conv block's pooled output
+    (512) beside the penultimate layer (128), both after ReLU, unstandardised."""
+    was = model.training
+    model.eval()
+    probs, feats = [], []
+    try:
+        for i in range(0, len(x), batch):
+            c2 = model.conv_features(x[i:i + batch].float())           # [B, 512]
+            h = torch.relu(model.fc1(c2))                              # [B, 128]
+            probs.append(torch.softmax(model.fc2(h), dim=1))
+            feats.append(torch.cat([c2, h], 1))
+    finally:
+        model.train(was)
+    return torch.cat(probs), torch.cat(feats)
 
 
 #: Feature spaces built in this process, by classifier key (building one costs ~70k forward passes).
@@ -152,11 +171,11 @@ def feature_space(mnist) -> FeatureSpace:
     space = _SPACES.get(key)
     if space is not None:
         return space
-    train_feats = predict(model, mnist.train)[1]
+    train_feats = raw_features(model, mnist.train)[1]
     mean, std = standardiser(train_feats)
     train = (train_feats.double() - mean) / std
-    reference = (predict(model, mnist.test[:N_MNIST])[1].double() - mean) / std
-    ceiling = (predict(model, mnist.val[:N_MNIST])[1].double() - mean) / std
+    reference = (raw_features(model, mnist.test[:N_MNIST])[1].double() - mean) / std
+    ceiling = (raw_features(model, mnist.val[:N_MNIST])[1].double() - mean) / std
     # Memorisation threshold, calibrated on the validation split: the smallest distance from a
     # held-out image to its nearest training image
     copy_radius2 = float(F.nearest_sq_dists(ceiling, train).min())
@@ -189,7 +208,7 @@ def class_stats(probs: torch.Tensor, splits: int = IS_SPLITS, confidence: float 
 
 
 def _cache_name(name: str) -> str:
-    return f"v{PROTOCOL_VERSION}-{name}-{N_MNIST}"
+    return f"v{PROTOCOL_VERSION}b-{name}-{N_MNIST}"  # b: the 640-d feature space
 
 
 # --- registry entries ------------------------------------------------------------------------------
@@ -204,7 +223,7 @@ def mnist_classes_metric(sample, dataset, *, seed: int = 0, n_samples: int = N_M
     values["memorised"] = space.memorised(feats)
     if reference:
         ref = _cached(space.key, _cache_name("classes"),
-                      lambda: class_stats(predict(space.model, _mnist_of(dataset).val[:N_MNIST])[0]))
+                      lambda: class_stats(raw_features(space.model, _mnist_of(dataset).val[:N_MNIST])[0]))
         values.update({f"real_{k}": v for k, v in ref.items()
                        if k in ("classes", "confident_percent", "kl", "is_mean", "is_std",
                                 "min_class_percent")})
@@ -290,8 +309,9 @@ CLASSES_PROTOCOL = {**_COMMON, "n_samples": N_MNIST, "is_splits": IS_SPLITS,
                     "real_reference": "MNIST validation images train[50000:60000]",
                     "kl_noise_floor": "(K-1)/(2N): expected KL of N exactly uniform labels"}
 FD_PROTOCOL = {**_COMMON, "n_samples": N_MNIST,
-               "features": "128-d penultimate layer, each unit standardised by its mean and std "
-                           "over the 50,000 training images",
+               "features": "640-d: conv block 2 (512, pooled) and the penultimate layer (128), "
+                           "each unit standardised by its mean and std over the 50,000 training "
+                           "images",
                "against": "MNIST test images [0:10000]", "memorised": _MEMORISED,
                "real_reference": "MNIST validation images [0:10000] against the same test images"}
 PR_PROTOCOL = {**FD_PROTOCOL, "k_precision_recall": 3, "k_density_coverage": 5}
