@@ -148,7 +148,7 @@ def test_memorisation_threshold_is_the_closest_held_out_image(space):
     from gankit.metrics.features import nearest_sq_dists
 
     d = nearest_sq_dists(sp.ceiling, sp.train)
-    assert sp.copy_radius2 == pytest.approx(float(d.min()))
+    assert sp.copy_radius2 == pytest.approx(float(d.min()), rel=1e-4)  # searched in float32
     assert sp.memorised(sp.ceiling) == 0.0  # by construction
     assert sp.memorised(sp.train[:50]) == 1.0
 
