@@ -44,7 +44,8 @@ def test_ring_has_eight_distinct_means():
 def test_samples_on_every_mean():
     x = grid25_means().repeat(4, 1)
     s = toy_mode_stats(x, grid25_means(), GRID25_STD)
-    assert s == {"modes": 25.0, "hq_percent": 100.0, "kl": 0.0, "n_modes": 25.0, "n": 100.0}
+    assert s == {"modes": 25.0, "hq_percent": 100.0, "kl": 0.0, "spread": 0.0, "n_modes": 25.0,
+                 "n": 100.0}
 
 
 def test_collapsed_onto_two_modes():

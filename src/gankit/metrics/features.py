@@ -87,6 +87,19 @@ def knn_radii(x, k: int) -> torch.Tensor:
     return out
 
 
+def nearest_sq_dists(x, y, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Squared distance from each row of ``x`` to its nearest row of ``y``: float64 ``[len(x)]``,
+    computed in ``dtype`` (float32 is 2-4x faster, its rounding ~1e-6 of ||x||^2)."""
+    x, y = _f64(x).to(dtype), _f64(y).to(dtype)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"x has {x.shape[1]} dims, y {y.shape[1]}")
+    out = torch.empty(len(x), dtype=torch.float64)
+    step = max(1, BLOCK_ELEMENTS // max(len(y), 1))
+    for i in range(0, len(x), step):
+        out[i:i + step] = _sq_dists(x[i:i + step], y).amin(1).double()
+    return out
+
+
 def manifold_metrics(real, fake, k_pr: int = 3, k_dc: int = 5) -> dict[str, float]:
     """Precision/recall (k = ``k_pr``) and density/coverage (k = ``k_dc``) of ``fake`` against ``real``.
 

@@ -6,8 +6,10 @@ files gives class labels (coverage, KL to uniform, "MNIST IS", Stacked-MNIST tri
 128-d penultimate feature space (Fréchet distance, precision/recall, density/coverage).
 
 Determinism: one CPU thread, a fixed seed, a fixed recipe (:data:`RECIPE`); the weights are cached
-as safetensors in ``$GANKIT_DATA/mnist-classifier/``, keyed by a hash of the training images,
-their labels and the recipe, so different data (or a changed recipe) never reuse stale weights.
+as safetensors (data only, never unpickled) in ``$GANKIT_DATA/mnist-classifier/``, keyed by a hash
+of the training images, their labels and the recipe, so different data (or a changed recipe) never
+reuse stale weights. Beside each weights file, ``classifier-KEY.sha256`` holds the file's SHA-256;
+a file whose checksum is missing or differs (truncated, damaged, replaced) is retrained, never used.
 Training takes about a minute on one thread and reaches about 99% test accuracy.
 """
 
@@ -43,11 +45,14 @@ class MnistClassifier(nn.Module):
         self.fc1 = nn.Linear(32 * 4 * 4, FEATURE_DIM)
         self.fc2 = nn.Linear(FEATURE_DIM, N_CLASSES)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def conv_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The second conv block's pooled output, flattened: ``[N, 512]``."""
         x = x.reshape(len(x), 1, 28, 28)
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        return F.relu(self.fc1(x.flatten(1)))  # [N, 128]
+        return F.max_pool2d(F.relu(self.conv2(x)), 2).flatten(1)  # [N, 32 * 4 * 4]
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.fc1(self.conv_features(x)))  # [N, 128]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.features(x))  # [N, 10] logits
@@ -122,16 +127,31 @@ def data_key(images: torch.Tensor, labels: torch.Tensor, recipe: dict = RECIPE) 
 
 
 def cache_folder() -> Path:
-
     return cache_dir() / "mnist-classifier"
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _verified(path: Path, checksum: Path) -> bool:
+    """Whether ``path``'s SHA-256 is the one recorded in ``checksum`` (False when unreadable)."""
+    try:
+        return checksum.read_text(encoding="utf-8").strip() == file_sha256(path)
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def classifier_for(dataset, cache: bool = True, progress: bool = True
                    ) -> tuple[MnistClassifier, str, dict]:
     """The classifier for an MNIST :class:`Dataset` (trained on its train split): model, key, info.
 
-    Loaded from the cache when present, else trained (about a minute) and cached. ``info`` holds
-    the test accuracy and the training time.
+    Loaded from the cache when present and its SHA-256 matches, else trained (about a minute) and
+    cached. ``info`` holds the test accuracy and the training time.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open, save_file
@@ -143,7 +163,8 @@ def classifier_for(dataset, cache: bool = True, progress: bool = True
     key = data_key(images, labels)
     path = cache_folder() / f"classifier-{key}.safetensors"
     model = MnistClassifier()
-    if cache and path.is_file():
+    checksum = path.with_suffix(".sha256")
+    if cache and path.is_file() and _verified(path, checksum):
         try:
             model.load_state_dict(load_file(str(path)))
             with safe_open(str(path), "pt") as f:
@@ -166,6 +187,8 @@ def classifier_for(dataset, cache: bool = True, progress: bool = True
             with atomic_path(path) as tmp:
                 save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp),
                           metadata={"info": json.dumps(info)})
+            with atomic_path(checksum) as tmp:
+                tmp.write_text(file_sha256(path) + "\n", encoding="utf-8")
         except OSError:
             pass  # a read-only cache only costs time
     return model, key, info
