@@ -164,3 +164,15 @@ def test_safetensors_errors_are_read_for_their_os_error_code():
         assert str(failure) == ("cannot write ck.safetensors (No space left on device); free disk "
                                 "space or write elsewhere")
     assert write_failure(ValueError("a bug")) is None  # anything else keeps its traceback
+
+
+@pytest.mark.parametrize("fmt", ["safetensors", "torchscript"])
+def test_export_to_a_full_disk_is_one_line_naming_the_file(disk, tmp_path, run_cli, one_line_error,
+                                                           capsys, fmt):
+    run = gankit.train(progress=False, **small(tmp_path / "runs"))
+    capsys.readouterr()  # the run's own verdicts
+    fill(disk, leave=0)
+    out = disk / f"g.{fmt}"
+    line = one_line_error(*run_cli("export", run.path, "--format", fmt, "--out", out))
+    assert str(out) in line and "No space left on device" in line
+    assert not out.exists() and not [p for p in disk.iterdir() if p.name != "filler"]

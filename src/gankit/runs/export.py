@@ -18,6 +18,7 @@ runs it, so the exported file and the checkpoint give the same samples for the s
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import warnings
@@ -31,6 +32,7 @@ from gankit.runs.exported import FORMAT_TAG, MARKER, is_exported_generator
 from gankit.runs.checkpoint import save_checkpoint
 from gankit.runs.run import load_run, newest_good_checkpoint
 from gankit.utils.atomic import atomic_path
+from gankit.utils.disk import writing
 from gankit.version import __version__
 
 FORMATS = ("safetensors", "torchscript", "onnx")
@@ -54,7 +56,7 @@ def export_generator(run_path: str | Path, out: str | Path, format: str = "torch
     G = run.G.eval()
     z = torch.zeros(2, run.config.z_dim)  # example input: only its shape matters to the trace
     meta = generator_metadata(run)
-    with atomic_path(out) as tmp:
+    with writing(out), atomic_path(out) as tmp:  # a full or read-only disk: one line
         if format == "torchscript":
             _export_torchscript(G, z, meta, tmp)
         else:
@@ -70,11 +72,8 @@ def _export_safetensors(run_path: str | Path, out: Path) -> Path:
     weights = {"G." + k[len(source) + 1:]: v for k, v in tensors.items()
                if k.startswith(source + ".")}
     keep = {k: meta[k] for k in ("config", "step", "sample_shape", "unit_range") if k in meta}
-    try:
+    with writing(out):  # a full or read-only disk: one line naming the file
         save_checkpoint(out, weights, {**keep, "format": FORMAT_TAG, "gankit_version": __version__})
-    except OSError as e:
-        raise GankitError(f"cannot write {out} ({e.strerror or e}); free disk space or fix "
-                          f"permissions") from None
     return out
 
 
@@ -93,12 +92,14 @@ def _export_torchscript(G: torch.nn.Module, z: torch.Tensor, meta: dict, path: P
         # Tracing records the ops G ran on z; the batch size stays free (view uses z.shape[0]).
         traced = torch.jit.trace(G, z, check_inputs=[(torch.randn(3, z.shape[1]),)],
                                  _store_inputs=False)
-        torch.jit.save(traced, str(path), _extra_files={MARKER: json.dumps(meta)})
+        # Into memory, then one Python write: torch.jit.save to a full disk aborts the process
+        # (a C++ abort, no exception), a Python write raises an OSError that is one line.
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer, _extra_files={MARKER: json.dumps(meta)})
+    path.write_bytes(buffer.getvalue())
 
 
 def _export_onnx(G: torch.nn.Module, z: torch.Tensor, meta: dict, path: Path) -> None:
-    import onnx
-
     logger = logging.getLogger("torch.onnx")  # e.g. "torchvision is not installed" notices
     level = logger.level
     logger.setLevel(logging.ERROR)
@@ -114,7 +115,7 @@ def _export_onnx(G: torch.nn.Module, z: torch.Tensor, meta: dict, path: Path) ->
     model = program.model_proto
     entry = model.metadata_props.add()
     entry.key, entry.value = MARKER.removesuffix(".json"), json.dumps(meta)
-    onnx.save(model, str(path))
+    path.write_bytes(model.SerializeToString())  # onnx.save's bytes, written by Python (above)
 
 
 def _require_onnx() -> None:
