@@ -54,7 +54,7 @@ def test_alternating_iteration_does_k_D_steps_then_one_G_step_on_fresh_samples(k
     G, D = nets()
     rec = Recorder()
     training_iteration(G, D, rec.optimizer(G.parameters(), "G"), rec.optimizer(D.parameters(), "D"),
-                       rec.next_real, rec.next_noise, OBJECTIVES["nonsaturating"], k=k)
+                       rec.next_real, rec.next_noise, OBJECTIVES["gan"], k=k)
     assert rec.events == ["real", "noise", "step_D"] * k + ["noise", "step_G"]
     # every minibatch has m rows and none is reused
     assert all(len(b) == M for b in rec.batches)
@@ -130,7 +130,7 @@ def test_simultaneous_iteration_consumes_one_real_and_one_noise_batch():
     rec = Recorder()
     stats = training_iteration(G, D, rec.optimizer(G.parameters(), "G"),
                                rec.optimizer(D.parameters(), "D"), rec.next_real, rec.next_noise,
-                               OBJECTIVES["nonsaturating"], k=1, schedule="simultaneous")
+                               OBJECTIVES["gan"], k=1, schedule="simultaneous")
     assert rec.events == ["real", "noise", "step_D", "step_G"]
     assert set(stats) == {"Loss/D", "Loss/G", "Prob/D(x)", "Prob/D(G(z))"}
 

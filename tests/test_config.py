@@ -124,8 +124,10 @@ def test_every_old_name_resolves_to_the_same_values_and_learning_rates(name):
     new = cfg.to_dict()
     assert {k: new[k] for k in old} == old
     # fields added since, at values that change nothing: the same maths, the same logs
-    assert set(new) - set(old) == {"lr_schedule", "g_input", "loggers", "image_alpha"}
-    assert (cfg.g_input, cfg.loggers, cfg.image_alpha) == ("z", "", "white")
+    added = {"g_input": "z", "loggers": "", "image_alpha": "white", "objective": "gan",
+             "d_spectral_norm": False, "wgan_clip": 0.01, "gp_lambda": 10.0}  # the last two: unused by gan
+    assert set(new) - set(old) == {"lr_schedule", *added}
+    assert {k: new[k] for k in added} == added
     # the old second phase, now lr_schedule: the same rates bit for bit, up to 200,000 updates
     assert [list(player_learning_rates(s, cfg)) for s in BEFORE["steps"]] == before["learning_rates"]
 
@@ -198,7 +200,7 @@ def test_modifiers_apply_left_to_right_after_the_base(monkeypatch):
 
 @pytest.mark.parametrize("expression, words", [
     ("paper-mnist+emma", "unknown preset modifier 'emma' in 'paper-mnist+emma'; did you mean "
-                         "'ema'? Choose one of: ema, fast-g, smooth-labels"),
+                         "'ema'? Choose one of: ema, fast-g, hinge, lsgan, smooth-labels, wgan, wgan-gp"),
     ("ema+paper-mnist", "unknown preset 'ema' in 'ema+paper-mnist'"),
     ("paper-mnist+", "unknown preset modifier '' in 'paper-mnist+'"),
     ("tabel1-mnist", "unknown preset 'tabel1-mnist'; did you mean 'table1-mnist'?"),

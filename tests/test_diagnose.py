@@ -515,3 +515,62 @@ def test_real_run_toy_modes_via_eval(d_wins_run, capsys):
     row = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert row["metric"] == "toy_modes" and row["real_modes"] == 8.0 and row["n"] == 2500.0
     assert row["modes"] < 8
+
+
+# --- objectives after 2014: LSGAN's equilibrium loss, a critic's gap -------------------------------
+
+def critic_log(gap, n: int = 40, every: int = 50, level: float = 3.0, **extra) -> list[dict]:
+    """A synthetic critic's stats.jsonl (hinge/WGAN): scores f(x) = level + gap(i), f(G(z)) = level."""
+    rows = []
+    for i in range(n):
+        g = gap(i) if callable(gap) else gap
+        row = {"step": (i + 1) * every, "epoch": 0, "time": float(i), "Loss/D": -g,
+               "Loss/G": -level, "Critic/f(x)": level + g, "Critic/f(G(z))": level,
+               "Diversity/G": 1.0, "Grad/G": 0.5, "Grad/D": 0.4}
+        row.update(extra)
+        rows.append(row)
+    return rows
+
+
+def test_a_critic_whose_gap_closed_is_near_equilibrium_without_any_half():
+    rows = critic_log(lambda i: 2.0 * math.exp(-i / 5))
+    v = diagnose(rows, objective="wgan-gp")
+    assert kinds(v) == ["near_equilibrium"]
+    assert "gap" in v[0].summary and "no D = 1/2" in v[0].summary
+    assert not any(k.startswith("Prob/") for k in v[0].evidence)
+    assert v[0].evidence["critic gap peak"] == pytest.approx(2.0)
+
+
+def test_a_critic_with_an_open_gap_is_healthy_and_never_d_wins():
+    # a large, steady gap and a tiny loss: "D wins" for a probability, but a critic has no labels
+    rows = critic_log(3.0, **{"Loss/D": 0.001})
+    v = diagnose(rows, objective="hinge")
+    assert kinds(v) == ["healthy"]
+    assert v[0].evidence["critic gap now"] == pytest.approx(3.0)
+    assert "D(x)" not in v[0].summary
+
+
+def test_a_critic_that_diverged_is_told_of_lipschitz_constraints():
+    rows = critic_log(1.0)
+    rows[-1]["Loss/D"] = float("nan")
+    v = diagnose(rows, objective="wgan")
+    assert v[0].kind == "diverged" and "--d-spectral-norm" in v[0].remedy
+    assert "non-saturating" not in v[0].remedy
+
+
+def test_lsgan_is_judged_at_its_own_equilibrium_loss():
+    def rows_with(loss_d):
+        rows = log(dx=0.5, dgz=0.5)
+        for r in rows:
+            r["Loss/D"] = loss_d
+        return rows
+    assert kinds(diagnose(rows_with(0.25), objective="lsgan")) == ["near_equilibrium"]
+    assert kinds(diagnose(rows_with(LOG_4), objective="lsgan")) == ["healthy"]
+    assert kinds(diagnose(rows_with(LOG_4))) == ["near_equilibrium"]  # the paper's: log 4
+
+
+def test_lsgan_d_wins_scales_its_loss_threshold():
+    rows = log(dx=0.97, dgz=0.005, **{"Grad/G": lambda i: 1.0 if i < 5 else 1e-4})
+    for r in rows:
+        r["Loss/D"] = 0.5 * (0.03 ** 2 + 0.005 ** 2)
+    assert "d_wins" in kinds(diagnose(rows, objective="lsgan"))

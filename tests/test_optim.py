@@ -181,3 +181,22 @@ def test_the_decayed_learning_rate_never_overflows():
     config = resolve_config(lr_decay=1.000004, lr_min=1e-6)
     assert learning_rate(0.1, 10**9, config) == 1e-6
     assert learning_rate(0.1, 1000, config) == max(0.1 / 1.000004 ** 1000, 1e-6)
+
+
+def test_wgan_clipping_leaves_every_weight_of_d_in_the_box():
+    from gankit.nets import build_networks
+    from gankit.data import load_dataset
+    from gankit.optim import build_optimizers
+
+    config = resolve_config("digits+wgan", g_hidden=(16,), d_hidden=(16,), lr_d=1.0, lr_g=1.0)
+    G, D = build_networks(config, load_dataset("digits"))
+    opt_G, opt_D = build_optimizers(config, G, D)
+    c = config.wgan_clip
+    assert all(p.abs().max() <= c for p in D.parameters())  # inside the box from the start
+    for _ in range(3):  # large steps that would leave the box
+        opt_D.zero_grad()
+        D(torch.rand(8, 1, 8, 8)).sum().backward()
+        opt_D.step()
+        assert all(p.abs().max() <= c for p in D.parameters())
+        assert max(p.abs().max().item() for p in D.parameters()) == pytest.approx(c)
+    assert max(p.abs().max().item() for p in G.parameters()) > c  # G is not clipped

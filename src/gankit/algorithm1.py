@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from gankit.objectives import OBJECTIVES, Objective, gradient_penalty
+from gankit.objectives import OBJECTIVES, Objective, gradient_penalty, wgan_gp_penalty
 
 Tensor = torch.Tensor
 
@@ -33,11 +33,12 @@ class Remedies:
     r2_gamma: float = 0.0
     instance_noise: float = 0.0
     label_smoothing: float = 0.0
+    gp_lambda: float = 10.0  # the weight of WGAN-GP's penalty (used by that objective only)
 
 
 NO_REMEDIES = Remedies()
 #: The paper's objective with Section 3's non-saturating G loss: the default of every phase below.
-GAN = OBJECTIVES.get("nonsaturating")
+GAN = OBJECTIVES.get("gan")
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
@@ -81,6 +82,8 @@ def d_objective(D: nn.Module, x_real: Tensor, x_fake: Tensor, remedies: Remedies
         loss_D = loss_D + remedies.r1_gamma / 2 * gradient_penalty(real_logits, x_real)
     if remedies.r2_gamma > 0:
         loss_D = loss_D + remedies.r2_gamma / 2 * gradient_penalty(fake_logits, x_fake)
+    if objective.gradient_penalty:  # WGAN-GP: on interpolates of the examples D just judged
+        loss_D = loss_D + remedies.gp_lambda * wgan_gp_penalty(_unwrap(D), x_real, x_fake)
     return loss_D, real_logits, fake_logits
 
 
@@ -162,7 +165,16 @@ def training_iteration(G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer,
     else:
         stats = simultaneous_step(G, D, opt_G, opt_D, next_real(), next_noise(), objective, G_train,
                                   D_train, remedies)
-    real_logits, fake_logits = stats.pop("real_logits"), stats.pop("fake_logits")
-    stats["Prob/D(x)"] = torch.sigmoid(real_logits).mean()
-    stats["Prob/D(G(z))"] = torch.sigmoid(fake_logits).mean()
+    stats.update(d_output_stats(stats.pop("real_logits"), stats.pop("fake_logits"), objective))
     return stats
+
+
+def d_output_stats(real_out: Tensor, fake_out: Tensor, objective: Objective = GAN
+                   ) -> dict[str, Tensor]:
+    """What D's outputs say, as logged: D's probabilities D(x) and D(G(z)) (1/2 at Theorem 1's
+    equilibrium) where the objective has them; a critic's mean scores f(x), f(G(z)) otherwise
+    (their gap, not their values, goes to 0 at the equilibrium)."""
+    if objective.probability is None:
+        return {"Critic/f(x)": real_out.mean(), "Critic/f(G(z))": fake_out.mean()}
+    return {"Prob/D(x)": objective.probability(real_out).mean(),
+            "Prob/D(G(z))": objective.probability(fake_out).mean()}

@@ -42,8 +42,9 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         metavar = {int: "INT", float: "FLOAT", tuple: "W1,W2,...", bool: "true|false"}.get(kind, "NAME")
         if f.name in ("data_dir", "runs_dir"):
             metavar = "DIR"
+        bare = dict(nargs="?", const="true") if kind is bool else {}  # --d-spectral-norm alone: true
         p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None, metavar=metavar,
-                       help=f"{f.metadata['help']} (default: {_default_text(f)})")
+                       help=f"{f.metadata['help']} (default: {_default_text(f)})", **bare)
     p.add_argument("--lr", type=float, default=None, metavar="FLOAT",
                    help="set both --lr-d and --lr-g")
 

@@ -23,7 +23,7 @@ from gankit.presets import RECORDS, preset_values
 from gankit.utils.registry import unknown_name_message
 
 SCHEDULES = ("alternating", "simultaneous")
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
 Z_DISTS = ("uniform", "normal")
 DEVICES = ("cpu", "cuda", "auto")
 PRECISIONS = ("fp32", "bf16")
@@ -102,6 +102,9 @@ class Config:
     d_maxout_pieces: int = _f(5, "maxout pieces per discriminator unit; 0 = LeakyReLU(0.2)")
     d_dropout_input: float = _f(0.2, "dropout probability on D's input (0.2: keep 0.8)")
     d_dropout_hidden: float = _f(0.5, "dropout probability before D's later layers")
+    d_spectral_norm: bool = _f(False, "spectral normalisation of every linear and conv layer of D "
+                                      "(Miyato et al. 2018, PyTorch's parametrization): D is "
+                                      "1-Lipschitz per layer")
     d_max_col_norm: float = _f(0.0, "after every D update, scale each unit's incoming weight "
                                     "vector (D's linear layers) to norm <= this (pylearn2's "
                                     "max_col_norm; paper's TFD: 1.9365); 0 = off")
@@ -111,8 +114,13 @@ class Config:
                                               "(the authors' code)")
 
     # --- Algorithm 1 ---------------------------------------------------------------------------
-    g_loss: str = _f("nonsaturating", "generator objective: nonsaturating (-log D(G(z)), the paper's "
-                                      "advice) or minimax (log(1 - D(G(z))), Eq. 1)")
+    objective: str = _f("gan", "the game's value function: gan (the paper's Eq. 1), lsgan (least "
+                               "squares), hinge, wgan (weight clipping) or wgan-gp (gradient "
+                               "penalty); each's customary settings: the presets' modifiers "
+                               "(`gankit presets`)")
+    g_loss: str = _f("nonsaturating", "generator loss: nonsaturating (the objective's usual one; "
+                                      "gan: -log D(G(z)), the paper's advice) or minimax (gan "
+                                      "only: log(1 - D(G(z))), Eq. 1)")
     schedule: str = _f("alternating", "alternating (Algorithm 1 as printed: k D steps, then a G "
                                       "step on fresh noise) or simultaneous (the authors' code: "
                                       "one forward pass)")
@@ -129,11 +137,14 @@ class Config:
     label_smoothing: float = _f(0.0, "one-sided label smoothing: D's target for real examples is "
                                      "1 - this (Salimans et al. 2016: 0.1); 0 = the paper")
     minibatch_features: int = _f(0, "minibatch discrimination features in D (0 = off)")
+    wgan_clip: float = _f(0.01, "wgan: clip every weight of the critic to [-c, c] after each "
+                                "update (Arjovsky et al. 2017: 0.01)")
+    gp_lambda: float = _f(10.0, "wgan-gp: weight of the gradient penalty (Gulrajani et al. 2017: 10)")
     g_ema: float = _f(0.0, "keep an exponential moving average of G's weights with this decay "
                            "(e.g. 0.999) and sample from it; 0 = off")
 
     # --- optimisers ----------------------------------------------------------------------------
-    optimizer: str = _f("sgd", "adam or sgd (momentum SGD, the paper's)")
+    optimizer: str = _f("sgd", "adam, sgd (momentum SGD, the paper's) or rmsprop (WGAN's)")
     lr_d: float = _f(0.1, "discriminator learning rate")
     lr_g: float = _f(0.1, "generator learning rate")
     adam_beta1: float = _f(0.5, "Adam beta1")
@@ -176,6 +187,8 @@ class Config:
     def run_tag(self) -> str:
         """Short description used in run-folder names, e.g. ``digits-ns-k1``."""
         loss = {"nonsaturating": "ns", "minimax": "mm"}.get(self.g_loss, self.g_loss)
+        if self.objective != "gan":  # another game: its name says it (G's loss is its own)
+            loss = self.objective + ("-sn" if self.d_spectral_norm else "")
         tag = f"{self.dataset}-{loss}-k{self.k}"
         return tag + ("-sim" if self.schedule == "simultaneous" else "")
 
@@ -221,13 +234,16 @@ class Config:
         if self.pack < 1 or self.batch % self.pack:
             raise ConfigError(f"pack must be >= 1 and divide the batch (got pack {self.pack}, "
                               f"batch {self.batch})")
-        for name in ("r1_gamma", "r2_gamma", "instance_noise", "d_max_col_norm"):
+        for name in ("r1_gamma", "r2_gamma", "instance_noise", "d_max_col_norm", "gp_lambda"):
             v = getattr(self, name)
             if not (v >= 0 and math.isfinite(v)):
                 raise ConfigError(f"{name} must be a number >= 0 (got {v})")
         if not 0 <= self.label_smoothing < 0.5:
             raise ConfigError(f"label_smoothing must be in [0, 0.5) (got {self.label_smoothing}); "
                               "0.1 is the usual value, 0 turns it off")
+        if not self.wgan_clip > 0:
+            raise ConfigError(f"wgan_clip must be a positive number (got {self.wgan_clip}); pass "
+                              f"e.g. --wgan-clip 0.01")
         if self.d_maxout_pieces == 1:
             raise ConfigError("d_maxout_pieces = 1 is a plain linear layer; use 0 (LeakyReLU) or >= 2")
         bad_lr = [name for name in ("lr_d", "lr_g") if not getattr(self, name) > 0]

@@ -41,8 +41,10 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from gankit.constants import LOG_4
+from gankit.objectives import OBJECTIVES, Objective
 
 D_X, D_GZ = "Prob/D(x)", "Prob/D(G(z))"
+F_X, F_GZ = "Critic/f(x)", "Critic/f(G(z))"  # a critic's mean scores (objectives without D(x))
 GRAD_KEYS = ("Grad/D", "Grad/G", "Grad/D_input_real")
 
 #: Verdict kinds in order of precedence (the report lists them so, within a severity), with titles.
@@ -114,6 +116,8 @@ class Thresholds:
     # many times the real images'
     checkerboard_peak: float = 2.0
     checkerboard_ratio: float = 2.0
+    # a critic (hinge, WGAN): near equilibrium when E f(x) - E f(G(z)) fell below this of its peak
+    critic_eq_fraction: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -201,8 +205,8 @@ def warmup_rows(rows: Sequence[Mapping[str, Any]], th: Thresholds = Thresholds()
 
 # --- the checks ------------------------------------------------------------------------------------
 
-def check_diverged(rows: Sequence[Mapping[str, Any]], th: Thresholds = Thresholds()
-                   ) -> Verdict | None:
+def check_diverged(rows: Sequence[Mapping[str, Any]], th: Thresholds = Thresholds(),
+                   game: Objective | None = None) -> Verdict | None:
     """NaN/Inf in any logged statistic (error); else gradient norms that blew up (warning).
 
     Growth is measured from the gradients' level after the warm-up (the final window's median
@@ -216,14 +220,17 @@ def check_diverged(rows: Sequence[Mapping[str, Any]], th: Thresholds = Threshold
             ev: dict[str, float] = {"step": float(step)}
             if good and "step" in good[-1]:  # none when the very first logged row is bad
                 ev["last_finite_step"] = float(good[-1]["step"])
-            for k in ("Loss/D", "Loss/G", D_X, D_GZ, *GRAD_KEYS):
+            for k in ("Loss/D", "Loss/G", D_X, D_GZ, F_X, F_GZ, *GRAD_KEYS):
                 if good and is_number(good[-1].get(k)):
                     ev[f"last_finite {k}"] = _r(float(good[-1][k]))
+            bound = ("a Lipschitz constraint bounds the critic (--objective wgan-gp, or "
+                     "--d-spectral-norm)" if game is not None and game.is_critic else
+                     "use the non-saturating loss (--g-loss nonsaturating); a gradient penalty "
+                     "(R1) also bounds D's gradients")
             return Verdict("diverged", "error",
                            f"{', '.join(bad)} became NaN/Inf at step {step}.", ev,
-                           "lower the learning rates (--lr-d/--lr-g, e.g. by 10x), use the "
-                           "non-saturating loss (--g-loss nonsaturating), and resume from the last "
-                           "good checkpoint; a gradient penalty (R1) also bounds D's gradients.")
+                           f"lower the learning rates (--lr-d/--lr-g, e.g. by 10x) and resume from "
+                           f"the last good checkpoint; {bound}.")
     started = rows[warmup_rows(rows, th):]
     for key in GRAD_KEYS:
         g = _series(started, key)
@@ -245,20 +252,20 @@ def check_diverged(rows: Sequence[Mapping[str, Any]], th: Thresholds = Threshold
 
 
 def check_d_wins(rows: Sequence[Mapping[str, Any]], g_loss: str | None = None,
-                 th: Thresholds = Thresholds()) -> Verdict | None:
+                 th: Thresholds = Thresholds(), eq_loss: float = LOG_4) -> Verdict | None:
     """D rejects fakes outright over the final window (loss_D << log 4, D(G(z)) ~ 0, D(x) ~ 1)
     and G's signal is gone: the minimax loss (its gradient scale is D(G(z)) itself), Grad/G below
     ``vanish_ratio`` of its peak, or D(G(z)) below ``d_wins_d_fake_extreme``.
 
     D being well ahead is not by itself a failure: with the non-saturating loss G's gradient scale
-    is 1 - D(G(z)) ~ 1 there, and every paper-mnist run starts so and recovers."""
-    loss_d, dx, dgz = (_tail(_series(rows, k), th.window) for k in ("Loss/D", D_X, D_GZ))
-    if min(len(loss_d), len(dx), len(dgz)) == 0:
+    is 1 - D(G(z)) ~ 1 there, and every paper-mnist run starts so and recovers. ``eq_loss``: D's
+    loss at the equilibrium (log 4 for the paper's objective, 1/4 for LSGAN's), which scales the
+    loss threshold."""
+    m = _means(rows, th)
+    if m is None or not _far_ahead(m, th, eq_loss):
         return None
-    mld, mdx, mdgz = float(loss_d.mean()), float(dx.mean()), float(dgz.mean())
-    if not (mld < th.d_wins_loss_d and mdgz < th.d_wins_d_fake and mdx - mdgz > th.d_wins_gap):
-        return None
-    ev = {"Loss/D": _r(mld), "log 4": _r(LOG_4), D_X: _r(mdx), D_GZ: _r(mdgz)}
+    mld, mdx, mdgz = m
+    ev = {"Loss/D": _r(mld), "equilibrium Loss/D": _r(eq_loss), D_X: _r(mdx), D_GZ: _r(mdgz)}
     why = []
     grad_g = _series(rows, "Grad/G")
     if len(grad_g) >= 2:
@@ -281,7 +288,7 @@ def check_d_wins(rows: Sequence[Mapping[str, Any]], g_loss: str | None = None,
     remedy += ("weaken D: a lower --lr-d (or a higher --lr-g), k = 1, instance noise or an R1 "
                "penalty on real data; check that G is not too small for the data.")
     return Verdict("d_wins", "error",
-                   f"D separates real from fake: loss_D {mld:.3f} (equilibrium log 4 = 1.386), "
+                   f"D separates real from fake: loss_D {mld:.3f} (equilibrium {eq_loss:.3f}), "
                    f"D(x) {mdx:.3f}, D(G(z)) {mdgz:.3f} over the final {th.window:.0%} of the "
                    f"log. " + " ".join(why), ev, remedy)
 
@@ -334,22 +341,32 @@ def _means(rows: Sequence[Mapping[str, Any]], th: Thresholds) -> tuple[float, fl
     return float(loss_d.mean()), float(dx.mean()), float(dgz.mean())
 
 
-def at_equilibrium_values(rows: Sequence[Mapping[str, Any]], th: Thresholds = Thresholds()) -> bool:
-    """D(x) ~ D(G(z)) ~ 1/2 and loss_D ~ log 4 over the final window (Theorem 1's values)."""
+def _far_ahead(m: tuple[float, float, float], th: Thresholds, eq_loss: float) -> bool:
+    """D's loss far below its equilibrium value, fakes confidently rejected, a wide gap."""
+    mld, mdx, mdgz = m
+    return (mld < th.d_wins_loss_d * eq_loss / LOG_4 and mdgz < th.d_wins_d_fake
+            and mdx - mdgz > th.d_wins_gap)
+
+
+def at_equilibrium_values(rows: Sequence[Mapping[str, Any]], th: Thresholds = Thresholds(),
+                          eq_loss: float = LOG_4) -> bool:
+    """D(x) ~ D(G(z)) ~ 1/2 and loss_D ~ its equilibrium value (log 4 for Eq. 1) over the final
+    window (Theorem 1's values)."""
     m = _means(rows, th)
     return m is not None and (abs(m[1] - 0.5) < th.eq_prob and abs(m[2] - 0.5) < th.eq_prob
-                              and abs(m[0] - LOG_4) < th.eq_loss_d)
+                              and abs(m[0] - eq_loss) < th.eq_loss_d * eq_loss / LOG_4)
 
 
-def check_equilibrium(rows: Sequence[Mapping[str, Any]], th: Thresholds = Thresholds()
-                      ) -> Verdict | None:
-    """D(x) ~ D(G(z)) ~ 1/2 and loss_D ~ log 4 over the final window (Theorem 1's values)."""
-    if not at_equilibrium_values(rows, th):
+def check_equilibrium(rows: Sequence[Mapping[str, Any]], th: Thresholds = Thresholds(),
+                      eq_loss: float = LOG_4) -> Verdict | None:
+    """D(x) ~ D(G(z)) ~ 1/2 and loss_D ~ its equilibrium value over the final window (Theorem 1)."""
+    if not at_equilibrium_values(rows, th, eq_loss):
         return None
     mld, mdx, mdgz = _means(rows, th)  # type: ignore[misc]
+    where = "log 4 = 1.386" if eq_loss == LOG_4 else f"{eq_loss:g}"
     return Verdict("near_equilibrium", "ok",
                    f"D(x) {mdx:.3f} and D(G(z)) {mdgz:.3f} are near 1/2 and loss_D {mld:.3f} "
-                   f"near log 4 = 1.386 (Theorem 1's equilibrium). Necessary, not sufficient: "
+                   f"near {where} (Theorem 1's equilibrium). Necessary, not sufficient: "
                    f"check mode coverage too.",
                    {"Loss/D": _r(mld), D_X: _r(mdx), D_GZ: _r(mdgz)},
                    "none needed; confirm with a mode/coverage metric (gankit eval).")
@@ -369,7 +386,7 @@ def _num(row: Mapping[str, Any], key: str, default: float = float("nan")) -> flo
 
 
 def check_mode_collapse(rows: Sequence[Mapping[str, Any]], metric_rows: Sequence[Mapping[str, Any]] = (),
-                        th: Thresholds = Thresholds()) -> Verdict | None:
+                        th: Thresholds = Thresholds(), eq_loss: float = LOG_4) -> Verdict | None:
     """Coverage far below the real-data ceiling in any mode metric, or a shrunken fake batch.
 
     When D sits at 1/2 meanwhile the summary says so: a collapsed G can fool a D at equilibrium,
@@ -380,7 +397,7 @@ def check_mode_collapse(rows: Sequence[Mapping[str, Any]], metric_rows: Sequence
         return None
     summary = "; ".join(found) + "."
     m = _means(rows, th)
-    if m is not None and at_equilibrium_values(rows, th):
+    if m is not None and at_equilibrium_values(rows, th, eq_loss):
         summary += (f" D sits near 1/2 (D(x) {m[1]:.3f}, D(G(z)) {m[2]:.3f}): the collapsed G "
                     f"fools D, so those values are no sign of convergence.")
     return Verdict("mode_collapse", "error", summary, ev,
@@ -482,7 +499,8 @@ def period2_peak(images: np.ndarray) -> float:
 def diagnose(stats_rows: Sequence[Mapping[str, Any]], metric_rows: Sequence[Mapping[str, Any]] = (),
              g_loss: str | None = None, thresholds: Thresholds = Thresholds(), *,
              planned_steps: int | None = None, interrupted: bool | None = None,
-             image_stats: Mapping[str, float] | None = None) -> list[Verdict]:
+             image_stats: Mapping[str, float] | None = None, objective: str = "gan"
+             ) -> list[Verdict]:
     """All verdicts for a run's statistics (``stats.jsonl`` rows) and metrics, in precedence order.
 
     Precedence (never a contradictory pair):
@@ -501,12 +519,17 @@ def diagnose(stats_rows: Sequence[Mapping[str, Any]], metric_rows: Sequence[Mapp
     ``planned_steps`` adds an ``interrupted`` note; an unfinished run is never called diverged for
     that. ``g_loss`` (``minimax``/``nonsaturating``) sharpens the D-wins evidence. ``image_stats``
     (``fake_peak``, ``real_peak``: :func:`period2_peak` of the newest grid and of the reals)
-    enables the artefact check. Never empty.
+    enables the artefact check. ``objective`` (the config's): LSGAN's D estimates D* itself, so its
+    verdicts are the paper's with its own equilibrium loss (1/4); a critic (hinge, WGAN, WGAN-GP)
+    has no D = 1/2, so the checks that read D's probabilities give way to :func:`check_critic`,
+    which reads the gap E f(x) - E f(G(z)) (0 at p_g = p_data). Never empty.
     """
     th = thresholds
+    game = OBJECTIVES.get(objective) if objective in OBJECTIVES else OBJECTIVES.get("gan")
+    eq_loss = game.d_loss_at_equilibrium if not game.is_critic else LOG_4
     rows = [r for r in stats_rows if isinstance(r, Mapping)]
     verdicts: list[Verdict] = []
-    div = check_diverged(rows, th)
+    div = check_diverged(rows, th, game)
     if div:
         verdicts.append(div)
     good = _finite(rows)
@@ -515,21 +538,24 @@ def diagnose(stats_rows: Sequence[Mapping[str, Any]], metric_rows: Sequence[Mapp
         verdicts.append(note)
     warm = warmup_rows(good, th)
     judged = good[warm:]
-    if len(judged) >= th.min_rows:
-        wins = check_d_wins(judged, g_loss, th)
+    if len(judged) >= th.min_rows and not game.is_critic:
+        wins = check_d_wins(judged, g_loss, th, eq_loss)
         if wins:
             verdicts.append(wins)
     if not any(v.kind in DECISIVE for v in verdicts):
         early = _too_early(good, warm, metric_rows, th, image_stats)
         if early:
             return _ordered([*verdicts, early])
-    for v in (check_oscillating(judged, th), check_mode_collapse(judged, metric_rows, th),
-              check_artifacts(image_stats, th)):
+    for v in (None if game.is_critic else check_oscillating(judged, th),
+              check_mode_collapse(judged, metric_rows, th, eq_loss), check_artifacts(image_stats, th)):
         if v:
             verdicts.append(v)
     if not any(v.severity in ("error", "warning") for v in verdicts):
-        verdicts.append(_d_ahead(judged, th) or check_equilibrium(judged, th)
-                        or _healthy(judged, th))
+        if game.is_critic:
+            verdicts.append(check_critic(judged, th))
+        else:
+            verdicts.append(_d_ahead(judged, th, eq_loss) or check_equilibrium(judged, th, eq_loss)
+                            or _healthy(judged, th))
     return _ordered(verdicts)
 
 
@@ -564,9 +590,11 @@ def _too_early(rows: Sequence[Mapping[str, Any]], warm: int, metric_rows: Sequen
     if judged >= th.min_judged_rows and not (last < th.min_steps):
         return None
     if len(rows) and warm == len(rows):
+        signs = (f"D(x) - D(G(z)) < {th.start_gap}, G's batch without spread"
+                 if any(D_X in r for r in rows) else "G's batch without spread")
         why = (f"D has not yet told real from fake at any of the {len(rows)} logged rows "
-               f"(D(x) - D(G(z)) < {th.start_gap}, G's batch without spread): the warm-up is not "
-               f"over, and its values are neither equilibrium nor collapse")
+               f"({signs}): the warm-up is not over, and its values are neither equilibrium nor "
+               f"collapse")
     elif judged < th.min_judged_rows:
         after = f" after the warm-up (its {warm} rows excluded)" if warm else ""
         why = f"only {judged} logged rows{after}; at least {th.min_judged_rows} are needed"
@@ -586,14 +614,15 @@ def _too_early(rows: Sequence[Mapping[str, Any]], warm: int, metric_rows: Sequen
                    "(--log-every), then diagnose again.")
 
 
-def _d_ahead(rows: Sequence[Mapping[str, Any]], th: Thresholds) -> Verdict | None:
+def _d_ahead(rows: Sequence[Mapping[str, Any]], th: Thresholds, eq_loss: float = LOG_4
+             ) -> Verdict | None:
     """D separates real from fake as in ``d_wins`` but G's signal is alive (not minimax, Grad/G
     not collapsed, D(G(z)) not ~0): usual early in a run (every paper-mnist run starts so)."""
     m = _means(rows, th)
-    if not (m and m[0] < th.d_wins_loss_d and m[2] < th.d_wins_d_fake
-            and m[1] - m[2] > th.d_wins_gap):
+    if not (m and _far_ahead(m, th, eq_loss)):
         return None
     mld, mdx, mdgz = m
+    # 1 - D(G(z)) is G's gradient scale for the non-saturating loss and for LSGAN's alike
     ev = {"Loss/D": _r(mld), D_X: _r(mdx), D_GZ: _r(mdgz),
           "non-saturating gradient scale 1 - D(G(z))": _r(1 - mdgz)}
     grad_g = _series(rows, "Grad/G")
@@ -618,6 +647,38 @@ def _healthy(rows: Sequence[Mapping[str, Any]], th: Thresholds) -> Verdict:
                    f"no sign of collapse (D(x) {ev.get(D_X, float('nan')):.3f}, D(G(z)) "
                    f"{ev.get(D_GZ, float('nan')):.3f} over the final {th.window:.0%}).", ev,
                    "none needed; measure coverage with gankit eval (toy_modes, mnist_classes10k, ...).")
+
+
+def check_critic(rows: Sequence[Mapping[str, Any]], th: Thresholds = Thresholds()) -> Verdict:
+    """A critic's verdict when no problem was found (hinge, WGAN, WGAN-GP): the gap
+    E f(x) - E f(G(z)) over the final window against its peak. The gap is 0 at p_g = p_data (for
+    WGAN it estimates the Wasserstein distance, up to the clip's Lipschitz constant); f's own values
+    have no equilibrium (f + c is as good a critic), so no "D = 1/2" is looked for.
+    ``near_equilibrium`` when the gap fell below ``critic_eq_fraction`` of its peak, else
+    ``healthy`` with the gap's course as evidence."""
+    fx, fgz = _series(rows, F_X), _series(rows, F_GZ)
+    n = min(len(fx), len(fgz))
+    gap = fx[:n] - fgz[:n]
+    ev = {k: _r(float(_tail(_series(rows, k), th.window).mean()))
+          for k in ("Loss/D", "Loss/G", F_X, F_GZ, *GRAD_KEYS, "Diversity/G")
+          if len(_series(rows, k))}
+    if n == 0:
+        return Verdict("healthy", "ok", "no NaN and no gradient blow-up; the critic's scores were "
+                       "not logged, so its gap cannot be judged.", ev,
+                       "none needed; measure coverage with gankit eval.")
+    now, peak = float(_tail(gap, th.window).mean()), float(gap.max())
+    ev.update({"critic gap now": _r(now), "critic gap peak": _r(peak)})
+    course = (f"the critic's gap E f(x) - E f(G(z)) is {now:.3g} over the final {th.window:.0%} "
+              f"(peak {peak:.3g}); it is 0 at the equilibrium p_g = p_data, where a critic's own "
+              f"scores have no fixed value (no D = 1/2 for a critic)")
+    if peak > 0 and abs(now) < th.critic_eq_fraction * peak:
+        return Verdict("near_equilibrium", "ok", f"{course[0].upper()}{course[1:]}: it fell below "
+                       f"{th.critic_eq_fraction:.0%} of its peak. Necessary, not sufficient: check "
+                       f"mode coverage too.", ev,
+                       "none needed; confirm with a mode/coverage metric (gankit eval).")
+    return Verdict("healthy", "ok", f"no NaN, no gradient blow-up, no sign of collapse; {course}.",
+                   ev, "none needed; measure coverage with gankit eval (toy_modes, "
+                   "mnist_classes10k, ...).")
 
 
 def report_markdown(run_name: str, verdicts: Sequence[Verdict], metric_rows: Sequence[Mapping[str, Any]],

@@ -15,6 +15,7 @@ import torch
 from gankit.config import Config
 from gankit.lr_schedule import parse_lr_schedule
 from gankit.nets import max_col_norm_
+from gankit.objectives import objective_for
 
 
 def learning_rate(lr0: float, step: int, config: Config) -> float:
@@ -79,6 +80,8 @@ def build_optimizers(config: Config, G: torch.nn.Module, D: torch.nn.Module):
     if config.optimizer == "sgd":
         make = lambda params, lr: _fused(torch.optim.SGD, params, lr=lr,  # noqa: E731
                                          momentum=config.momentum)
+    elif config.optimizer == "rmsprop":  # WGAN's (Arjovsky et al. 2017: momentum-free)
+        make = lambda params, lr: _fused(torch.optim.RMSprop, params, lr=lr)  # noqa: E731
     else:
         betas = (config.adam_beta1, config.adam_beta2)
         make = lambda params, lr: _fused(torch.optim.Adam, params, lr=lr, betas=betas)  # noqa: E731
@@ -86,7 +89,18 @@ def build_optimizers(config: Config, G: torch.nn.Module, D: torch.nn.Module):
     max_norm = getattr(config, "d_max_col_norm", 0.0)
     if max_norm > 0:  # pylearn2's max_col_norm on D (paper-tfd): applied after every D update
         opt_D.register_step_post_hook(lambda opt, args, kwargs: max_col_norm_(D, max_norm))
+    if objective_for(config.objective, config.g_loss).weight_clipping:
+        clip_weights_(D, config.wgan_clip)  # WGAN: the critic starts inside the box ...
+        opt_D.register_step_post_hook(  # ... and stays in it after every update
+            lambda opt, args, kwargs: clip_weights_(D, config.wgan_clip))
     return opt_G, opt_D
+
+
+@torch.no_grad()
+def clip_weights_(module: torch.nn.Module, c: float) -> None:
+    """WGAN's Lipschitz constraint: every parameter of the critic clipped to [-c, c]."""
+    for p in module.parameters():
+        p.clamp_(-c, c)
 
 
 def _fused(cls, params, **kw) -> torch.optim.Optimizer:

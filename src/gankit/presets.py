@@ -72,6 +72,7 @@ _PACGAN_TOY = dict(g_hidden=(400, 400, 400, 400), d_hidden=(200, 200, 200), d_ma
 _DECAY_100X_30K, _DECAY_100X_60K = 1.000153517455465, 1.0000767557820074
 
 _MNIST_RESULTS = "benchmarks/results/mnist_parzen.md"
+_OBJECTIVES = "docs/objectives.md"
 _PRESET_NOTES = "benchmarks/results/presets.md"
 
 # --- modifiers --------------------------------------------------------------------------------------
@@ -86,6 +87,22 @@ MODIFIERS: tuple[Modifier, ...] = (
     Modifier("smooth-labels", dict(label_smoothing=0.2),
              "one-sided label smoothing: D's target for real examples 0.8 instead of 1",
              _MNIST_RESULTS),
+    # Each objective after 2014 with its authors' customary optimiser (what their papers used).
+    Modifier("lsgan", dict(objective="lsgan", optimizer="adam", lr_d=2e-4, lr_g=2e-4,
+                           adam_beta1=0.5, adam_beta2=0.999, k=1),
+             "LSGAN (Mao et al. 2017, a-b-c 0-1-1) with its Adam: lr 2e-4, beta1 0.5", _OBJECTIVES),
+    Modifier("hinge", dict(objective="hinge", d_spectral_norm=True, optimizer="adam", lr_d=2e-4,
+                           lr_g=2e-4, adam_beta1=0.5, adam_beta2=0.999, k=1),
+             "hinge loss with a spectrally normalised D (SN-GAN, Miyato et al. 2018): Adam lr "
+             "2e-4, betas (0.5, 0.999), one D step per G step", _OBJECTIVES),
+    Modifier("wgan", dict(objective="wgan", wgan_clip=0.01, optimizer="rmsprop", lr_d=5e-5,
+                          lr_g=5e-5, k=5),
+             "WGAN (Arjovsky et al. 2017): weights clipped to [-0.01, 0.01], RMSprop lr 5e-5, "
+             "5 critic steps per G step", _OBJECTIVES),
+    Modifier("wgan-gp", dict(objective="wgan-gp", gp_lambda=10.0, optimizer="adam", lr_d=1e-4,
+                             lr_g=1e-4, adam_beta1=0.0, adam_beta2=0.9, k=5),
+             "WGAN-GP (Gulrajani et al. 2017): penalty weight 10, Adam lr 1e-4, betas (0, 0.9), "
+             "5 critic steps per G step", _OBJECTIVES),
 )
 
 # --- preset records ---------------------------------------------------------------------------------

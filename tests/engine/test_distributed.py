@@ -107,3 +107,16 @@ def test_a_killed_rank_ends_the_job_quickly(tmp_path):
     assert proc.returncode != 0
     print(f"job ended {ended:.1f} s after a rank was killed")
     assert ended < 45
+
+
+def test_a_penalised_spectrally_normalised_critic_trains_under_torchrun(tmp_path):
+    # WGAN-GP's penalty runs D a second time (on interpolates) before the one backward pass, and
+    # spectral norm updates D's buffers in every forward: both must work with DDP's hooks
+    out = torchrun(2, *NET, "--steps", "3", "--batch", "32", "--objective", "wgan-gp", "--k", "2",
+                   "--d-spectral-norm", "--optimizer", "adam", "--lr", "1e-4",
+                   "--runs-dir", str(tmp_path / "runs"))
+    assert ok(out)
+    run_dir = Path(out.stdout.strip().splitlines()[-1])
+    rows = [json.loads(l) for l in (run_dir / "stats.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3] and all("Critic/f(x)" in r for r in rows)
+    assert all(torch.isfinite(w).all() for w in weights(run_dir, 3).values() if w.is_floating_point())

@@ -33,7 +33,7 @@ def test_unknown_name_suggests_the_nearest_and_lists_the_choices():
 
 
 @pytest.mark.parametrize("registry, names", [
-    (OBJECTIVES, {"nonsaturating", "minimax"}),
+    (OBJECTIVES, {"gan", "lsgan", "hinge", "wgan", "wgan-gp"}),
     (NETWORKS, {"mlp", "conv"}),
     (LOGGERS, {"jsonl", "progress"}),
     (DATASETS, {"digits", "mnist", "gauss1d", "ring8", "grid25"}),

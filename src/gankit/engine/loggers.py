@@ -64,14 +64,18 @@ class ProgressBar(Callback):
         self.bar.update(1)
 
     def on_log(self, engine: Engine, row: dict[str, float]) -> None:
-        self.bar.set_postfix_str(
-            f"loss_D={row['Loss/D']:.3f} loss_G={row['Loss/G']:.3f} "
-            f"D(x)={row['Prob/D(x)']:.3f} D(G(z))={row['Prob/D(G(z))']:.3f}", refresh=False)
+        outputs = " ".join(f"{label}={row[key]:.3f}" for key, label in D_OUTPUTS if key in row)
+        self.bar.set_postfix_str(f"loss_D={row['Loss/D']:.3f} loss_G={row['Loss/G']:.3f} {outputs}",
+                                 refresh=False)
 
     def on_close(self, engine: Engine) -> None:
         if self.bar is not None:
             self.bar.close()
 
+
+#: D's outputs as logged (a probability, or a critic's scores) and their labels on the progress bar.
+D_OUTPUTS = (("Prob/D(x)", "D(x)"), ("Prob/D(G(z))", "D(G(z))"), ("Critic/f(x)", "f(x)"),
+             ("Critic/f(G(z))", "f(G(z))"))
 
 #: The loggers every run has; the ``loggers`` config field adds more.
 DEFAULT_LOGGERS = ("jsonl", "progress")

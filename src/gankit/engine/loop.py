@@ -25,7 +25,7 @@ from gankit.engine.distributed import DistInfo, any_rank, mean_across_ranks
 from gankit.engine.state import TrainingState, build_state
 from gankit.errors import GankitError
 from gankit.nets import sample_noise
-from gankit.objectives import OBJECTIVES
+from gankit.objectives import objective_for
 from gankit.optim import apply_schedules
 
 
@@ -88,7 +88,7 @@ class Engine:
         self.is_main = dist_info.is_main  # only rank 0 writes files
         self.callbacks = [cb for cb in callbacks if self.is_main or cb.all_ranks]
         self.state = state if state is not None else build_state(config, dataset, dist_info, device)
-        self.objective = OBJECTIVES.get(config.g_loss)
+        self.objective = objective_for(config.objective, config.g_loss)
         self.G_train = self.D_train = None
         if dist_info.active:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -126,10 +126,11 @@ class Engine:
     def remedies(self) -> Remedies:
         """This step's remedies; instance noise decays linearly to 0 at the last step."""
         cfg = self.config
-        if not (cfg.r1_gamma or cfg.r2_gamma or cfg.instance_noise or cfg.label_smoothing):
+        if not (cfg.r1_gamma or cfg.r2_gamma or cfg.instance_noise or cfg.label_smoothing
+                or self.objective.gradient_penalty):
             return NO_REMEDIES
         noise = cfg.instance_noise * max(0.0, 1.0 - self.state.step / cfg.steps)
-        return Remedies(cfg.r1_gamma, cfg.r2_gamma, noise, cfg.label_smoothing)
+        return Remedies(cfg.r1_gamma, cfg.r2_gamma, noise, cfg.label_smoothing, cfg.gp_lambda)
 
     # --- the loop ------------------------------------------------------------------------------
     def run(self) -> "Engine":
@@ -205,9 +206,15 @@ class Engine:
         only at log steps; the global RNG is forked so logging never changes the run)."""
         st = self.state
         out = {"Grad/D": _grad_norm(st.D), "Grad/G": _grad_norm(st.G)}
+        # D's buffers are put back after: a spectrally normalised D's power iteration runs in
+        # every training-mode forward pass, and logging must not change the run
+        kept = [b.clone() for b in st.D.buffers()]
         with torch.random.fork_rng(devices=[]):
             x = self.dataset.train[:self.config.batch].to(st.device).requires_grad_(True)
             (grad,) = torch.autograd.grad(st.D(x).sum(), x)
+        with torch.no_grad():
+            for b, saved in zip(st.D.buffers(), kept):
+                b.copy_(saved)
         out["Grad/D_input_real"] = grad.flatten(1).norm(dim=1).mean().item()
         # Diversity/G: spread of a fake batch over that of a real one (near 0: mode collapse).
         with torch.no_grad():

@@ -22,7 +22,7 @@ from gankit.engine.loggers import DEFAULT_LOGGERS, LOGGERS
 from gankit.engine.distributed import DistInfo
 from gankit.errors import ConfigError
 from gankit.nets import NETWORKS, build_networks, conv_plan, sample_noise
-from gankit.objectives import OBJECTIVES
+from gankit.objectives import check_objective
 from gankit.optim import build_optimizers
 from gankit.utils.registry import unknown_name_message
 
@@ -77,12 +77,13 @@ class TrainingState:
 
 def check_config(config: Config) -> Config:
     """The checks a :class:`Config` cannot make itself: the names it gives to registries above it
-    (dataset, network family, objective) and what the networks need of the data's size. One
-    :class:`ConfigError` line naming the problem; the config itself if fine."""
+    (dataset, network family, objective and what it cannot be combined with) and what the
+    networks need of the data's size. One :class:`ConfigError` line naming the problem; the config
+    itself if fine."""
     if config.dataset not in DATASETS:
         raise ConfigError(unknown_name_message("dataset", config.dataset, DATASETS))
     NETWORKS.get(config.arch)
-    OBJECTIVES.get(config.g_loss)
+    check_objective(config)
     for name in logger_names(config):
         getattr(LOGGERS.get(name), "requires", lambda: None)()  # e.g. an optional package
     if config.arch == "conv" and config.dataset == "folder":

@@ -1,4 +1,5 @@
-"""The diagnosis as a picture (``diagnosis.png``): losses, D's outputs, the gap D(x) - D(G(z)) and
+"""The diagnosis as a picture (``diagnosis.png``): losses, D's outputs, the gap D(x) - D(G(z)) (a
+critic's f(x) - f(G(z))) and
 gradient norms, with the window the verdicts judged shaded, the warm-up (not judged) hatched and the
 first NaN/Inf marked."""
 
@@ -10,13 +11,14 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from gankit.diagnose import D_GZ, D_X, GRAD_KEYS, is_non_finite, is_number, warmup_rows
-from gankit.figures.curves import column, draw_d_outputs, draw_losses
+from gankit.diagnose import GRAD_KEYS, is_non_finite, is_number, warmup_rows
+from gankit.figures.curves import GAN, column, d_gap, draw_d_outputs, draw_losses
+from gankit.objectives import Objective
 from gankit.utils.plotting import pyplot, save_figure
 
 
 def plot_diagnosis(stats_rows: Sequence[Mapping[str, Any]], titles: Sequence[str],
-                   out_path: str | Path, window: float, g_loss: str | None = None) -> Path:
+                   out_path: str | Path, window: float, objective: Objective = GAN) -> Path:
     """The evidence as a picture: losses, D outputs, the gap D(x) - D(G(z)), gradient norms."""
     plt = pyplot()
 
@@ -31,10 +33,11 @@ def plot_diagnosis(stats_rows: Sequence[Mapping[str, Any]], titles: Sequence[str
     fig, axes = plt.subplots(n_panels, 1, figsize=(8, 2.4 * n_panels), sharex=True)
     out_path = Path(out_path)
     try:
-        draw_losses(axes[0], rows, g_loss, fontsize=7)
-        draw_d_outputs(axes[1], rows, fontsize=7)
+        draw_losses(axes[0], rows, objective, fontsize=7)
+        draw_d_outputs(axes[1], rows, objective, fontsize=7)
         ax = axes[2]
-        ax.plot(steps, col(D_X) - col(D_GZ), color="tab:purple", label="D(x) - D(G(z))")
+        ax.plot(steps, d_gap(rows, objective), color="tab:purple",
+                label="f(x) - f(G(z))" if objective.is_critic else "D(x) - D(G(z))")
         ax.axhline(0.0, ls="--", lw=0.8, color="k")
         ax.set_ylabel("gap")
         ax.legend(fontsize=7, loc="upper right")

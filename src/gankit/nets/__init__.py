@@ -12,7 +12,7 @@ from typing import Callable
 from torch import nn
 
 from gankit.nets.conv import build_conv_networks, conv_generator, conv_plan
-from gankit.nets.layers import max_col_norm_
+from gankit.nets.layers import max_col_norm_, spectral_norm_
 from gankit.nets.mlp import Discriminator, Generator, build_mlp_networks, mlp_generator
 from gankit.nets.noise import sample_noise
 from gankit.utils.registry import Registry
@@ -33,7 +33,10 @@ NETWORKS.register("conv", NetworkFamily(build_conv_networks, conv_generator))  #
 
 def build_networks(config, dataset) -> tuple[nn.Module, nn.Module]:
     """G and D for a config and a dataset, initialised as the config says."""
-    return NETWORKS.get(config.arch).build(config, dataset)
+    G, D = NETWORKS.get(config.arch).build(config, dataset)
+    if getattr(config, "d_spectral_norm", False):
+        spectral_norm_(D)
+    return G, D
 
 
 def build_generator(config, sample_shape: tuple[int, ...], unit_range: bool) -> nn.Module:
@@ -42,4 +45,4 @@ def build_generator(config, sample_shape: tuple[int, ...], unit_range: bool) -> 
 
 
 __all__ = ["NETWORKS", "Discriminator", "Generator", "NetworkFamily", "build_generator",
-           "build_networks", "conv_plan", "max_col_norm_", "sample_noise"]
+           "build_networks", "conv_plan", "max_col_norm_", "sample_noise", "spectral_norm_"]

@@ -104,3 +104,14 @@ def max_col_norm_(module: nn.Module, max_norm: float) -> None:
         if isinstance(m, nn.Linear):
             norms = m.weight.norm(dim=1, keepdim=True)  # [out, 1]
             m.weight.mul_(norms.clamp(max=max_norm) / (1e-7 + norms))
+
+
+def spectral_norm_(module: nn.Module) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018) of every linear and conv layer of ``module``
+    (maxout's included), by PyTorch's own parametrization: each weight is divided by its largest
+    singular value, estimated by one power iteration per training forward pass. Applied after
+    initialisation, so the init's directions are kept."""
+    for m in list(module.modules()):
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            nn.utils.parametrizations.spectral_norm(m)
+    return module

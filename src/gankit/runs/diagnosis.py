@@ -17,6 +17,7 @@ from gankit.diagnose import Thresholds, Verdict, diagnose, period2_peak, report_
 from gankit.figures.diagnosis import plot_diagnosis
 from gankit.errors import GankitError
 from gankit.metrics.modes import toy_modes_metric
+from gankit.objectives import objective_of
 from gankit.runs.run import load_run
 from gankit.runs.status import read_status
 from gankit.utils.jsonl import read_jsonl
@@ -134,7 +135,7 @@ def _diagnose_folder(run_dir: Path, compute_toy_metrics: bool, th: Thresholds,
     # (config.STEPS_UNBOUNDED): it has no planned last step to stop short of
     planned = steps if isinstance(steps, int) and 0 < steps < _UNBOUNDED else None
     verdicts = diagnose(stats, metrics, config.get("g_loss"), th, planned_steps=planned,
-                        interrupted=interrupted,
+                        interrupted=interrupted, objective=str(config.get("objective", "gan")),
                         image_stats=image_statistics(run_dir, grid if isinstance(grid, int) else None))
     return verdicts, stats, metrics, config
 
@@ -148,7 +149,7 @@ def write_report(run_dir: str | Path, verdicts: Sequence[Verdict] | None = None,
                                                      interrupted)
     verdicts = list(verdicts) if verdicts is not None else found
     plot_diagnosis(stats, [v.title for v in verdicts], run_dir / "diagnosis.png",
-                   Thresholds().window, g_loss=config.get("g_loss"))
+                   Thresholds().window, objective_of(config))
     path = run_dir / "report.md"
     write_text_atomic(path, report_markdown(run_dir.name, verdicts, metrics))
     return path

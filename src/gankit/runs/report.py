@@ -25,6 +25,7 @@ from typing import Any, Sequence
 from gankit.diagnose import LIMITS, Verdict
 from gankit.errors import GankitError
 from gankit.figures.curves import curves_figure
+from gankit.objectives import objective_of
 from gankit.runs.diagnosis import diagnose_run
 from gankit.runs.listing import RunSummary, format_age, is_run_folder, summarize_run
 from gankit.utils.atomic import write_text_atomic
@@ -129,15 +130,21 @@ def _status_table(runs: Sequence[RunFolder]) -> str:
     for r in runs:
         s = r.summary
         total = "budget" if s.steps is None else s.steps
-        rows.append([s.name, s.preset or "-", r.config.get("g_loss", "-"), s.status,
+        rows.append([s.name, s.preset or "-", _game(r.config), s.status,
                      f"{s.step}/{total}", _num(s.d_real), _num(s.d_fake), s.verdict or "-",
                      format_age(s.age_seconds)])
-    return table(["run", "preset", "G loss", "status", "step", "D(x)", "D(G(z))", "worst verdict",
-                  "last write"], rows)
+    return table(["run", "preset", "objective", "status", "step", "D(x)", "D(G(z))",
+                  "worst verdict", "last write"], rows)
+
+
+def _game(config: dict) -> str:
+    """The objective and, for the paper's, its G loss: "gan (nonsaturating)", "wgan-gp"."""
+    objective = str(config.get("objective", "gan"))
+    return f"gan ({config.get('g_loss', '-')})" if objective == "gan" else objective
 
 
 def _curves(runs: Sequence[RunFolder]) -> str:
-    with_rows = [(r.label, r.stats, r.config.get("g_loss")) for r in runs if r.stats]
+    with_rows = [(r.label, r.stats, objective_of(r.config)) for r in runs if r.stats]
     if not with_rows:
         return "<p class='muted'>No logged rows yet (stats.jsonl is empty or missing).</p>"
     plt = pyplot()

@@ -140,7 +140,7 @@ class Curves(Callback):
 
     def on_snapshot(self, engine: Engine) -> None:
         if self.stats.is_file() and self.stats.stat().st_size:
-            plot_curves(self.stats, self.out, engine.config.g_loss)
+            plot_curves(self.stats, self.out, engine.objective)
 
 
 class DiagnosisReport(Callback):

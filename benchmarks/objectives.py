@@ -1,0 +1,221 @@
+"""Objectives compared fairly: every objective, equal compute, a small equal tuning budget, many seeds.
+
+    python benchmarks/objectives.py [--datasets ring8,grid25] [--updates 12000] [--seeds 0-4]
+        [--objectives gan,gan-best,lsgan,hinge,wgan,wgan-gp] [--lr-factors 0.333,1,3]
+        [--tune-seed 100] [--workers 2] [--out benchmarks/results/objectives.md]
+    python benchmarks/objectives.py --from-json benchmarks/results/objectives.jsonl
+
+Protocol (issue 21; after Lucic et al. 2018, "Are GANs Created Equal?"):
+
+- **Cases.** Each objective with its customary settings: the preset modifier of its name (`lsgan`,
+  `hinge` (spectral norm on D), `wgan`, `wgan-gp`; see docs/objectives.md), on the data preset's
+  networks and batch, constant learning rate as their papers; `gan` is the paper's objective with
+  DCGAN's optimiser (Adam 2e-4, beta1 0.5, constant); `gan-best` is the data preset as shipped
+  (the paper's objective with gankit's best remedies: lr_D = 4 lr_G, decay 100x over the run, and
+  for grid25 R1 + a weight average of G).
+- **Equal compute.** Every run gets the same number of network updates, ``--updates`` = (k + 1) x
+  generator steps: a k = 5 critic objective trains 1/3 as many generator steps as a k = 1 one.
+  CPU seconds per run are reported beside (a WGAN-GP critic step costs more: its penalty needs a
+  second forward and a double backward).
+- **Equal tuning.** Each case tries the same learning-rate factors (``--lr-factors``, times both of
+  its rates) on one tuning seed (``--tune-seed``, never a reported seed); the factor with the best
+  validation score is kept: toys: modes, then % high-quality samples, of G's samples scored
+  against the known mixture (the toys have no finite data set to hold out: the validation is a
+  seed of its own). Then ``--seeds`` are trained with the chosen factor and reported.
+- **Scores.** Toys: ``toy_modes`` on 2,500 samples (modes, % HQ within 3 sigma, KL of the HQ
+  histogram to uniform). A seed **fails** when it diverged or missed a mode. Mean ± standard error
+  over the seeds.
+
+Every run's row is appended to the JSON-lines file beside ``--out`` as it finishes (an interrupted
+benchmark keeps what it has); ``--from-json`` rebuilds the table from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mode_collapse import fmt_ms, mean_se  # noqa: E402
+
+N_MODES = {"ring8": 8, "grid25": 25}
+#: case -> (label, preset modifier or None, overrides on top of it)
+CASES: dict[str, tuple[str, str | None, dict[str, Any]]] = {
+    "gan": ("GAN (paper's objective, non-saturating G; Adam 2e-4, beta1 0.5)", None,
+            dict(optimizer="adam", lr_d=2e-4, lr_g=2e-4, adam_beta1=0.5, adam_beta2=0.999,
+                 lr_decay=1.0, r1_gamma=0.0, g_ema=0.0, k=1)),
+    "gan-best": ("GAN + gankit's best remedies (the data preset as shipped)", None, {}),
+    "lsgan": ("LSGAN (Adam 2e-4, beta1 0.5)", "lsgan", dict(lr_decay=1.0, r1_gamma=0.0, g_ema=0.0)),
+    "hinge": ("hinge + spectral norm (Adam 2e-4, beta1 0.5)", "hinge",
+              dict(lr_decay=1.0, r1_gamma=0.0, g_ema=0.0)),
+    "wgan": ("WGAN, clip 0.01 (RMSprop 5e-5, k 5)", "wgan", dict(lr_decay=1.0, r1_gamma=0.0, g_ema=0.0)),
+    "wgan-gp": ("WGAN-GP, lambda 10 (Adam 1e-4, betas 0/0.9, k 5)", "wgan-gp",
+                dict(lr_decay=1.0, r1_gamma=0.0, g_ema=0.0)),
+}
+SAMPLE_SEED = 0  # the toy_modes metric's sampling seed
+
+
+def case_config(case: str, dataset: str, updates: int, lr_factor: float):
+    """The resolved config of a case at an equal budget of network updates."""
+    from gankit.config import resolve_config
+
+    _, modifier, overrides = CASES[case]
+    preset = f"{dataset}+{modifier}" if modifier else dataset
+    base = resolve_config(preset, **overrides)
+    steps = max(1, updates // (base.k + 1))
+    extra: dict[str, Any] = {"steps": steps, "lr_d": base.lr_d * lr_factor,
+                             "lr_g": base.lr_g * lr_factor, "snapshot_every": steps,
+                             "log_every": max(1, steps // 50)}
+    if case == "gan-best":  # the preset's 100x decay, spread over this run's steps
+        extra["lr_decay"] = 100 ** (1 / steps)
+    return resolve_config(preset, **{**overrides, **extra})
+
+
+def run_one(job: Mapping[str, Any]) -> dict[str, Any]:
+    """Train one (case, dataset, seed, lr factor) on one thread and score it."""
+    import torch
+
+    import gankit
+    from gankit.engine.loop import TrainingDiverged
+    from gankit.metrics import evaluate
+
+    torch.set_num_threads(1)
+    config = case_config(job["case"], job["dataset"], job["updates"], job["lr_factor"])
+    row: dict[str, Any] = {**job, "steps": config.steps, "k": config.k, "lr_d": config.lr_d,
+                           "lr_g": config.lr_g, "load_1min": os.getloadavg()[0]}
+    t0, c0 = time.perf_counter(), time.process_time()
+    try:
+        run = gankit.train(progress=False, threads=1, seed=job["seed"],
+                           runs_dir=job["runs_dir"], **{k: v for k, v in config.to_dict().items()
+                                                         if k not in ("seed", "runs_dir", "threads")})
+    except TrainingDiverged as e:
+        row.update(diverged=True, modes=0, hq_percent=0.0, kl=None, error=str(e)[:200])
+    else:
+        result = evaluate(run, ["toy_modes"], seed=SAMPLE_SEED)[0]
+        row.update(diverged=False, modes=result["modes"], hq_percent=result["hq_percent"],
+                   kl=result["kl"], run_dir=str(run.path))
+    row.update(train_seconds=round(time.perf_counter() - t0, 1),
+               cpu_seconds=round(time.process_time() - c0, 1))
+    return row
+
+
+def failed(row: Mapping[str, Any]) -> bool:
+    return bool(row["diverged"]) or row["modes"] < N_MODES[row["dataset"]]
+
+
+def choose_factor(rows: Sequence[Mapping[str, Any]]) -> float:
+    """The tuning run with the best validation score: most modes, then most HQ samples."""
+    best = max(rows, key=lambda r: (r["modes"], r["hq_percent"]))
+    return best["lr_factor"]
+
+
+def run_jobs(jobs: Sequence[dict], workers: int, log: Path) -> list[dict]:
+    rows = []
+    ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch threads
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        for row in pool.map(run_one, jobs):
+            rows.append(row)
+            with open(log, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps({k: row[k] for k in ("phase", "dataset", "case", "seed", "lr_factor",
+                                                   "modes", "hq_percent", "kl", "cpu_seconds")}),
+                  flush=True)
+    return rows
+
+
+def summarize(rows: Sequence[Mapping[str, Any]], dataset: str) -> list[list[str]]:
+    table = []
+    for case in CASES:
+        tune = [r for r in rows if r["dataset"] == dataset and r["case"] == case and r["phase"] == "tune"]
+        rep = [r for r in rows if r["dataset"] == dataset and r["case"] == case and r["phase"] == "report"]
+        if not rep:
+            continue
+        factors = ", ".join(f"{r['lr_factor']:g}: {r['modes']}/{r['hq_percent']:.0f}%"
+                            for r in sorted(tune, key=lambda r: r["lr_factor"]))
+        kls = [r["kl"] for r in rep if r["kl"] is not None and not r["diverged"]]
+        table.append([CASES[case][0], f"{rep[0]['lr_factor']:g} ({factors})",
+                      fmt_ms([r["modes"] for r in rep], 2), fmt_ms([r["hq_percent"] for r in rep], 1),
+                      fmt_ms(kls, 3, len(rep)), f"{sum(failed(r) for r in rep)}/{len(rep)}",
+                      f"{rep[0]['steps']:,} x (k {rep[0]['k']} + 1)",
+                      f"{mean_se([r['cpu_seconds'] for r in rep])[0]:.0f}"])
+    return table
+
+
+def render(rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> str:
+    out = ["# Objectives compared (issue 21)", "",
+           f"Generated by `{meta['command']}` on {meta['date']}; {meta['machine']}.", "",
+           "Protocol: `benchmarks/objectives.py`'s docstring (equal updates per run, the same "
+           "learning-rate factors tried on a tuning seed for every case, the chosen factor then "
+           "trained on the reported seeds). ± is the standard error over seeds; a seed fails when "
+           "it diverged or missed a mode.", ""]
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        k = N_MODES[dataset]
+        out += [f"## {dataset} ({k} modes)", "",
+                "| case | lr factor chosen (tuning seed: modes/%HQ per factor) | modes | % HQ | KL | "
+                "failed seeds | generator steps x (critic steps + 1) | CPU s per run |",
+                "|---|---|---|---|---|---|---|---|"]
+        out += ["| " + " | ".join(r) + " |" for r in summarize(rows, dataset)]
+        out.append("")
+    return "\n".join(out)
+
+
+def parse_seeds(text: str) -> list[int]:
+    if "-" in text:
+        a, b = text.split("-")
+        return list(range(int(a), int(b) + 1))
+    return [int(s) for s in text.split(",") if s]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", default="ring8,grid25")
+    ap.add_argument("--objectives", default=",".join(CASES))
+    ap.add_argument("--updates", type=int, default=12_000)
+    ap.add_argument("--seeds", default="0-4")
+    ap.add_argument("--lr-factors", default="0.333,1,3")
+    ap.add_argument("--tune-seed", type=int, default=100)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--runs-dir", default="/tmp/gankit-objectives")
+    ap.add_argument("--out", default="benchmarks/results/objectives.md")
+    ap.add_argument("--from-json", default=None)
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    log = Path(args.from_json) if args.from_json else out.with_suffix(".jsonl")
+    meta = {"command": " ".join(["python", "benchmarks/objectives.py", *(argv or sys.argv[1:])]),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+                       f"{platform.python_version()}, load average at start "
+                       f"{'/'.join(f'{x:.1f}' for x in os.getloadavg())}"}
+    if not args.from_json:
+        cases = [c for c in args.objectives.split(",") if c]
+        for c in cases:
+            if c not in CASES:
+                raise SystemExit(f"unknown case '{c}'; choose from {', '.join(CASES)}")
+        datasets = [d for d in args.datasets.split(",") if d]
+        factors = [float(f) for f in args.lr_factors.split(",")]
+        common = dict(updates=args.updates, runs_dir=args.runs_dir)
+        tune_jobs = [dict(common, phase="tune", case=c, dataset=d, seed=args.tune_seed, lr_factor=f)
+                     for d in datasets for c in cases for f in factors]
+        tuned = run_jobs(tune_jobs, args.workers, log)
+        chosen = {(d, c): choose_factor([r for r in tuned if (r["dataset"], r["case"]) == (d, c)])
+                  for d in datasets for c in cases}
+        report_jobs = [dict(common, phase="report", case=c, dataset=d, seed=s,
+                            lr_factor=chosen[d, c])
+                       for s in parse_seeds(args.seeds) for d in datasets for c in cases]
+        run_jobs(report_jobs, args.workers, log)
+    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    out.write_text(render(rows, meta) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
