@@ -47,7 +47,16 @@ from typing import Any, Mapping, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mode_collapse import fmt_ms, mean_se  # noqa: E402
 
-N_MODES = {"ring8": 8, "grid25": 25}
+N_MODES = {"ring8": 8, "grid25": 25, "stacked_mnist": 1000, "stacked_mnist_hard": 1000}
+#: data set -> (preset of its networks, metric, config overrides); Stacked MNIST is the VEEGAN /
+#: PacGAN setting on gankit's DCGAN-style conv nets (width --width) at 28x28, 3 channels
+DATASETS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "ring8": ("ring8", "toy_modes", {}),
+    "grid25": ("grid25", "toy_modes", {}),
+    "stacked_mnist": ("dcgan-mnist", "stacked_modes26k", {"dataset": "stacked_mnist"}),
+    # the Unrolled-GAN setting (Metz et al. 2017): D with 1/4 of G's filters (--width / 4)
+    "stacked_mnist_hard": ("dcgan-mnist", "stacked_modes26k", {"dataset": "stacked_mnist"}),
+}
 #: case -> (label, preset modifier or None, overrides on top of it)
 CASES: dict[str, tuple[str, str | None, dict[str, Any]]] = {
     "gan": ("GAN (paper's objective, non-saturating G; Adam 2e-4, beta1 0.5)", None,
@@ -64,19 +73,24 @@ CASES: dict[str, tuple[str, str | None, dict[str, Any]]] = {
 SAMPLE_SEED = 0  # the toy_modes metric's sampling seed
 
 
-def case_config(case: str, dataset: str, updates: int, lr_factor: float):
+def case_config(case: str, dataset: str, updates: int, lr_factor: float,
+                extra_overrides: Mapping[str, Any] = {}):
     """The resolved config of a case at an equal budget of network updates."""
     from gankit.config import resolve_config
 
     _, modifier, overrides = CASES[case]
-    preset = f"{dataset}+{modifier}" if modifier else dataset
+    data_preset, _, data_overrides = DATASETS[dataset]
+    preset = f"{data_preset}+{modifier}" if modifier else data_preset
+    overrides = {**data_overrides, **overrides, **extra_overrides}
     base = resolve_config(preset, **overrides)
     steps = max(1, updates // (base.k + 1))
     extra: dict[str, Any] = {"steps": steps, "lr_d": base.lr_d * lr_factor,
                              "lr_g": base.lr_g * lr_factor, "snapshot_every": steps,
                              "log_every": max(1, steps // 50)}
-    if case == "gan-best":  # the preset's 100x decay, spread over this run's steps
-        extra["lr_decay"] = 100 ** (1 / steps)
+    if case == "gan-best" and dataset in ("ring8", "grid25"):  # the preset's 100x decay, spread
+        extra["lr_decay"] = 100 ** (1 / steps)                 # over this run's steps
+    if case == "gan-best" and dataset.startswith("stacked_mnist"):  # PacGAN, the published winner there
+        extra["pack"] = 2
     return resolve_config(preset, **{**overrides, **extra})
 
 
@@ -89,7 +103,8 @@ def run_one(job: Mapping[str, Any]) -> dict[str, Any]:
     from gankit.metrics import evaluate
 
     torch.set_num_threads(1)
-    config = case_config(job["case"], job["dataset"], job["updates"], job["lr_factor"])
+    config = case_config(job["case"], job["dataset"], job["updates"], job["lr_factor"],
+                         job.get("overrides", {}))
     row: dict[str, Any] = {**job, "steps": config.steps, "k": config.k, "lr_d": config.lr_d,
                            "lr_g": config.lr_g, "load_1min": os.getloadavg()[0]}
     t0, c0 = time.perf_counter(), time.process_time()
@@ -100,22 +115,36 @@ def run_one(job: Mapping[str, Any]) -> dict[str, Any]:
     except TrainingDiverged as e:
         row.update(diverged=True, modes=0, hq_percent=0.0, kl=None, error=str(e)[:200])
     else:
-        result = evaluate(run, ["toy_modes"], seed=SAMPLE_SEED)[0]
-        row.update(diverged=False, modes=result["modes"], hq_percent=result["hq_percent"],
+        result = evaluate(run, [DATASETS[job["dataset"]][1]], seed=SAMPLE_SEED)[0]
+        row.update(diverged=False, modes=result["modes"], hq_percent=result.get("hq_percent"),
                    kl=result["kl"], run_dir=str(run.path))
     row.update(train_seconds=round(time.perf_counter() - t0, 1),
                cpu_seconds=round(time.process_time() - c0, 1))
     return row
 
 
+#: Stacked MNIST: a seed fails below this many of the 1,000 modes (gankit.diagnose's threshold)
+STACKED_FAIL = 900
+
+
 def failed(row: Mapping[str, Any]) -> bool:
+    if row["dataset"].startswith("stacked_mnist"):
+        return bool(row["diverged"]) or row["modes"] < STACKED_FAIL
     return bool(row["diverged"]) or row["modes"] < N_MODES[row["dataset"]]
 
 
+def score(row: Mapping[str, Any]) -> tuple[float, float]:
+    """A run's validation score, higher is better: modes, then % HQ (toys) or -KL (Stacked MNIST)."""
+    second = row.get("hq_percent")
+    if second is None:
+        kl = row.get("kl")
+        second = -kl if isinstance(kl, (int, float)) and math.isfinite(kl) else -math.inf
+    return (row["modes"], second)
+
+
 def choose_factor(rows: Sequence[Mapping[str, Any]]) -> float:
-    """The tuning run with the best validation score: most modes, then most HQ samples."""
-    best = max(rows, key=lambda r: (r["modes"], r["hq_percent"]))
-    return best["lr_factor"]
+    """The tuning run with the best validation score."""
+    return max(rows, key=score)["lr_factor"]
 
 
 def run_jobs(jobs: Sequence[dict], workers: int, log: Path) -> list[dict]:
@@ -139,11 +168,13 @@ def summarize(rows: Sequence[Mapping[str, Any]], dataset: str) -> list[list[str]
         rep = [r for r in rows if r["dataset"] == dataset and r["case"] == case and r["phase"] == "report"]
         if not rep:
             continue
-        factors = ", ".join(f"{r['lr_factor']:g}: {r['modes']}/{r['hq_percent']:.0f}%"
-                            for r in sorted(tune, key=lambda r: r["lr_factor"]))
+        factors = ", ".join(f"{r['lr_factor']:g}: {r['modes']:g}" + (
+            f"/{r['hq_percent']:.0f}%" if r.get("hq_percent") is not None else "")
+            for r in sorted(tune, key=lambda r: r["lr_factor"]))
         kls = [r["kl"] for r in rep if r["kl"] is not None and not r["diverged"]]
         table.append([CASES[case][0], f"{rep[0]['lr_factor']:g} ({factors})",
-                      fmt_ms([r["modes"] for r in rep], 2), fmt_ms([r["hq_percent"] for r in rep], 1),
+                      fmt_ms([r["modes"] for r in rep], 2),
+                      fmt_ms([r["hq_percent"] for r in rep if r.get("hq_percent") is not None], 1),
                       fmt_ms(kls, 3, len(rep)), f"{sum(failed(r) for r in rep)}/{len(rep)}",
                       f"{rep[0]['steps']:,} x (k {rep[0]['k']} + 1)",
                       f"{mean_se([r['cpu_seconds'] for r in rep])[0]:.0f}"])
@@ -159,7 +190,9 @@ def render(rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> str:
            "it diverged or missed a mode.", ""]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         k = N_MODES[dataset]
-        out += [f"## {dataset} ({k} modes)", "",
+        fail = (f"fewer than {STACKED_FAIL} modes" if dataset.startswith("stacked_mnist")
+                else "a missed mode")
+        out += [f"## {dataset} ({k} modes; a seed fails with {fail} or divergence)", "",
                 "| case | lr factor chosen (tuning seed: modes/%HQ per factor) | modes | % HQ | KL | "
                 "failed seeds | generator steps x (critic steps + 1) | CPU s per run |",
                 "|---|---|---|---|---|---|---|---|"]
@@ -187,6 +220,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--runs-dir", default="/tmp/gankit-objectives")
     ap.add_argument("--out", default="benchmarks/results/objectives.md")
     ap.add_argument("--from-json", default=None)
+    ap.add_argument("--data-dir", default=None, help="MNIST's IDX files (stacked_mnist)")
+    ap.add_argument("--width", type=int, default=16, help="conv nets' width (stacked_mnist)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     log = Path(args.from_json) if args.from_json else out.with_suffix(".jsonl")
@@ -203,13 +238,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         datasets = [d for d in args.datasets.split(",") if d]
         factors = [float(f) for f in args.lr_factors.split(",")]
         common = dict(updates=args.updates, runs_dir=args.runs_dir)
-        tune_jobs = [dict(common, phase="tune", case=c, dataset=d, seed=args.tune_seed, lr_factor=f)
+        conv = {"data_dir": args.data_dir, "conv_width": args.width}
+        extra = {"stacked_mnist": conv,
+                 "stacked_mnist_hard": {**conv, "d_conv_width": max(1, args.width // 4)}}
+        tune_jobs = [dict(common, phase="tune", case=c, dataset=d, seed=args.tune_seed, lr_factor=f,
+                          overrides=extra.get(d, {}))
                      for d in datasets for c in cases for f in factors]
         tuned = run_jobs(tune_jobs, args.workers, log)
         chosen = {(d, c): choose_factor([r for r in tuned if (r["dataset"], r["case"]) == (d, c)])
                   for d in datasets for c in cases}
         report_jobs = [dict(common, phase="report", case=c, dataset=d, seed=s,
-                            lr_factor=chosen[d, c])
+                            lr_factor=chosen[d, c], overrides=extra.get(d, {}))
                        for s in parse_seeds(args.seeds) for d in datasets for c in cases]
         run_jobs(report_jobs, args.workers, log)
     rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]

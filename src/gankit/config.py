@@ -43,6 +43,7 @@ MAX_INIT_RANGE = 100.0
 #: (lowest, highest) of every integer field.
 INT_BOUNDS: dict[str, tuple[int, int]] = {
     "image_size": (4, 1024), "z_dim": (1, 65_536), "conv_width": (1, 4096),
+    "d_conv_width": (0, 4096),
     "d_maxout_pieces": (0, 64), "k": (1, 10_000), "batch": (1, 1_048_576), "steps": (1, 10**12),
     "pack": (1, 1024), "minibatch_features": (0, 4096), "momentum_ramp_epochs": (0, 10**9),
     "seed": (0, MAX_SEED), "log_every": (1, 10**12), "snapshot_every": (1, 10**12),
@@ -99,6 +100,9 @@ class Config:
                           "conv (DCGAN-style, for images of 2^n x 4 or 2^n x 7 pixels: 28, 32, 64, 128)")
     conv_width: int = _f(64, "conv arch: channels of G's last and D's first conv layer, doubled "
                              "at each lower resolution")
+    d_conv_width: int = _f(0, "conv arch: channels of D's first conv layer, doubled at each lower "
+                              "resolution; 0 = conv_width (the hard Stacked MNIST setting of "
+                              "Metz et al. 2017 gives D 1/4 of G's)")
     d_maxout_pieces: int = _f(5, "maxout pieces per discriminator unit; 0 = LeakyReLU(0.2)")
     d_dropout_input: float = _f(0.2, "dropout probability on D's input (0.2: keep 0.8)")
     d_dropout_hidden: float = _f(0.5, "dropout probability before D's later layers")

@@ -74,6 +74,16 @@ def test_pack_with_the_conv_arch_stacks_pack_images_along_D_s_channels():
     assert D(torch.rand(8, 3, 28, 28)).shape == (4,)
 
 
+def test_d_can_have_a_quarter_of_gs_width():  # the hard Stacked MNIST setting (Metz et al. 2017)
+    G, D = build_networks(resolve_config("dcgan-mnist", conv_width=16, d_conv_width=4),
+                          fake_images(c=3))
+    d_convs = [m.out_channels for m in D.modules() if isinstance(m, nn.Conv2d)]
+    g_convs = [m.in_channels for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert d_convs == [4, 8] and g_convs[-1] == 16
+    G, D_same = build_networks(resolve_config("dcgan-mnist", conv_width=16), fake_images(c=3))
+    assert [m.out_channels for m in D_same.modules() if isinstance(m, nn.Conv2d)] == [16, 32]
+
+
 def test_conv_arch_refuses_vectors_and_odd_image_sizes():
     cfg = resolve_config("ring8", arch="conv")
     with pytest.raises(ConfigError, match="needs an image dataset"):

@@ -118,7 +118,8 @@ def build_conv_networks(config, dataset) -> tuple[ConvGenerator, nn.Module]:
     try:
         G = ConvGenerator(config.z_dim, dataset.sample_shape, config.conv_width)
         c, *hw = dataset.sample_shape
-        D = ConvDiscriminator((config.pack * c, *hw), config.conv_width)
+        D = ConvDiscriminator((config.pack * c, *hw), getattr(config, "d_conv_width", 0)
+                              or config.conv_width)
     except ValueError as e:
         raise ConfigError(f"{dataset.name} images are {'x'.join(map(str, dataset.sample_shape))}: "
                           f"{e}") from None
