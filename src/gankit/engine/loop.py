@@ -206,7 +206,7 @@ class Engine:
         st = self.state
         out = {"Grad/D": _grad_norm(st.D), "Grad/G": _grad_norm(st.G)}
         with torch.random.fork_rng(devices=[]):
-            x = self.dataset.train[:self.config.batch].to(st.device).requires_grad_(True)
+            x = self.dataset.head(self.config.batch).to(st.device).requires_grad_(True)
             (grad,) = torch.autograd.grad(st.D(x).sum(), x)
         out["Grad/D_input_real"] = grad.flatten(1).norm(dim=1).mean().item()
         # Diversity/G: spread of a fake batch over that of a real one (near 0: mode collapse).

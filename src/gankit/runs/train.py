@@ -56,7 +56,7 @@ class SampleGrids(Callback):
 
     def on_start(self, engine: Engine) -> None:
         if engine.state.step == 0:
-            save_samples(engine.dataset.train[:engine.config.grid_size], self.folder / "reals.png",
+            save_samples(engine.dataset.head(engine.config.grid_size), self.folder / "reals.png",
                          title="training data")
             self.on_snapshot(engine)
 
