@@ -32,25 +32,34 @@ entries for the same folder and options are deleted when a new one is written.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
+import multiprocessing
 import os
+import signal
 import stat
 import sys
 import threading
+import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from gankit.errors import DataError
+from gankit.errors import DataError, GankitError
 from gankit.data.base import Dataset
+from gankit.data.image_cache import MemoryWork, Record, WorkFiles, map_pixels, to_gray, write_pixels
 from gankit.utils.cache import cache_dir
 from gankit.utils.atomic import atomic_path
-from gankit.utils.limits import file_kind, load_npy, open_regular, read_bounded
+from gankit.utils.disk import writing
+from gankit.utils.limits import file_kind, open_regular, read_bounded
 
 #: File endings read as images; anything else is reported as "not an image".
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -63,6 +72,13 @@ CACHE_VERSION = 2  # bump when the decoding below changes, so old caches are not
 MAX_PIXELS = 4096 * 4096       # decoded pixels per image (after a JPEG's reduced-scale decoding)
 PIXEL_BUDGET = MAX_PIXELS      # decoded pixels in flight across the decoding threads (one image at the limit runs alone)
 MAX_FILE_BYTES = 256_000_000   # a larger file is skipped unread (hashing it would take long)
+#: A folder whose pixels take at most this as float32 is held in memory as float32, as the small
+#: built-in sets are; a larger one stays uint8, memory-mapped from its cache file (Dataset).
+IN_MEMORY_BYTES = 64 * 2**20
+POOL_MIN_FILES = 256  # fewer files to decode: in this process (a pool takes about a second to start)
+_POOL_BATCH = 16      # files per task sent to a worker (~0.1 s of work: few messages)
+_COMMIT_SECONDS = 2.0  # decoded rows are flushed and recorded this often: what a kill can lose
+_PROGRESS_MIN_FILES = 200  # fewer files to decode: no progress bar
 _MAX_LISTED = 20   # skipped files printed one per line; the rest are counted (all are in the list file)
 _GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
 
@@ -149,10 +165,13 @@ class FolderDataset(Dataset):
 
 
 def load_folder(data_dir: str | None, image_size: int = 32, image_channels: str = "auto",
-                image_alpha: str = "white", quiet: bool = False) -> FolderDataset:
-    """Images ``[N, C, image_size, image_size]`` in [0, 1] from every usable image under
-    ``data_dir`` (sorted by relative path). Raises :class:`DataError` for a missing or empty folder
-    or one without a usable image. The report is printed to stderr unless ``quiet``."""
+                image_alpha: str = "white", quiet: bool = False, workers: int | None = None
+                ) -> FolderDataset:
+    """Images ``[N, C, image_size, image_size]`` from every usable image under ``data_dir``
+    (sorted by relative path): float32 in [0, 1] for a small folder, uint8 memory-mapped from the
+    cache for a large one (see :class:`Dataset`). Decoding runs in ``workers`` processes (default:
+    :func:`decode_workers`). Raises :class:`DataError` for a missing or empty folder or one
+    without a usable image. The report (and a progress bar) go to stderr unless ``quiet``."""
     if image_channels not in CHANNELS:
         raise DataError(f"image_channels must be one of {', '.join(CHANNELS)} (got {image_channels!r})")
     if image_alpha not in ALPHA:
@@ -170,16 +189,22 @@ def load_folder(data_dir: str | None, image_size: int = 32, image_channels: str 
         raise DataError(f"image folder {root} holds no files; put PNG/JPEG/WebP images in it "
                         f"(subfolders are searched too)")
     key = _cache_key(root, files, image_size, image_channels, image_alpha)
-    cached = _read_cache(key)
-    if cached is not None:
-        pixels, report = cached
-    else:
-        pixels, report = _decode_all(root, files, image_size, image_channels, image_alpha)
-        _write_cache(key, pixels, report)
+    entry = _read_entry(key)
+    if entry is None:
+        entry = _build(root, files, key, image_size, image_channels, image_alpha,
+                       workers or decode_workers(), quiet)
     if not quiet:
-        print(report.summary(), file=sys.stderr)
-    train = torch.from_numpy(pixels).float().div_(255.0)  # [N, C, H, W] uint8 -> [0, 1]
-    return FolderDataset("folder", train=train, unit_range=True, report=report)
+        print(entry.report.summary(), file=sys.stderr)
+    return FolderDataset("folder", train=_as_tensor(entry.pixels), unit_range=True,
+                         report=entry.report)
+
+
+def _as_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """A small folder in memory as float32 in [0, 1], as the built-in sets are; a larger one
+    (over IN_MEMORY_BYTES as float32) as its uint8 pixels, memory-mapped (no copy)."""
+    if pixels.size * 4 <= IN_MEMORY_BYTES:
+        return torch.from_numpy(np.array(pixels)).float().div_(255.0)  # [N, C, H, W] -> [0, 1]
+    return torch.from_numpy(pixels)
 
 
 # --- finding and decoding ----------------------------------------------------------------------------
@@ -246,10 +271,10 @@ class _Decoded:
     transparent: bool   # it has transparent pixels (composited by the alpha policy)
 
 
-def _decode_all(root: Path, files: list[_Entry], size: int, channels: str, alpha: str = "white"
-                ) -> tuple[np.ndarray, FolderReport]:
-    """Decode every image to RGB ``[size, size, 3]`` uint8, leave out duplicates, then settle the
-    colour mode."""
+def _sort_out(root: Path, files: list[_Entry], size: int, alpha: str
+              ) -> tuple[FolderReport, list[_Entry]]:
+    """The report of what the listing alone decides (not regular files, not images, links to a
+    file already seen), and the candidate files to decode, sorted by relative path."""
     report = FolderReport(str(root), image_size=size, alpha=alpha)
     candidates, first_of_target = [], {}
     # a path that resolves to a file already seen is a duplicate; the real file (not a link) is
@@ -266,46 +291,74 @@ def _decode_all(root: Path, files: list[_Entry], size: int, channels: str, alpha
             report.duplicates.append((e.rel, f"same file as {first_of_target[e.target]} (a link)"))
         else:
             first_of_target[e.target] = e.rel
-            candidates.append(e.rel)
-    candidates.sort()
+            candidates.append(e)
+    return report, sorted(candidates, key=lambda e: e.rel)
+
+
+def decode_workers() -> int:
+    """Processes that decode an image folder: ``$GANKIT_DECODE_WORKERS``, else every core this
+    process may run on."""
+    env = os.environ.get("GANKIT_DECODE_WORKERS", "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise DataError(f"GANKIT_DECODE_WORKERS must be a number of processes, 1 or more "
+                            f"(got {env!r})")
+        return int(env)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _ignore_sigint() -> None:
+    """In a decoding worker: Ctrl-C is the parent's to handle (it records what is done and stops
+    the pool); the workers would otherwise each print a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _decode_batch(root: str, rels: list[str], size: int, alpha: str) -> list[_Decoded | str]:
+    """A worker's task: a few files decoded one after the other (one image in memory at a time,
+    so the pool holds at most ``workers`` images of at most MAX_PIXELS)."""
     budget = _PixelBudget(PIXEL_BUDGET)
-    # Pillow releases the GIL while it decodes and resizes, so threads help on several cores.
-    workers = max(1, min(4, os.cpu_count() or 1))
-    with ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(lambda rel: _decode_one(root / rel, size, alpha, budget),
-                                candidates))
-    decoded, is_gray, first_of_digest = [], [], {}
-    for rel, result in zip(candidates, results):
-        if isinstance(result, str):
-            report.skipped.append((rel, result))
-        elif result.digest in first_of_digest:
-            report.duplicates.append((rel, f"same bytes as {first_of_digest[result.digest]}"))
-        else:
-            first_of_digest[result.digest] = rel
-            report.used.append(rel)
-            decoded.append(result.pixels)
-            is_gray.append(result.gray)
-            if result.upscaled:
-                report.upscaled.append(rel)
-            if result.transparent:
-                report.transparent.append(rel)
-    report.skipped.sort()
-    report.duplicates.sort()
-    if not decoded:
-        reasons = "; ".join(f"{n}: {w}" for n, w in report.skipped[:3])
-        raise DataError(f"none of the {len(files)} files in {root} is a usable PNG/JPEG/WebP image "
-                        f"({reasons}{'; ...' if len(report.skipped) > 3 else ''})")
-    if channels == "auto":  # the majority decides; a tie goes to RGB, which loses nothing
-        channels = "gray" if 2 * sum(is_gray) > len(is_gray) else "rgb"
-    report.channels = channels
-    rgb = np.stack(decoded)  # [N, H, W, 3]
-    if channels == "gray":
-        # ITU-R 601-2 luma, Pillow's convert("L"): grey sources (equal channels) are unchanged
-        luma = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        pixels = np.clip(np.rint(luma), 0, 255).astype(np.uint8)[:, None]  # [N, 1, H, W]
-    else:
-        pixels = np.ascontiguousarray(rgb.transpose(0, 3, 1, 2))  # [N, 3, H, W]
-    return pixels, report
+    return [_decode_one(Path(root) / rel, size, alpha, budget) for rel in rels]
+
+
+def _pool_context():
+    """forkserver where there is one (Linux, macOS): a fresh single-threaded server process, which
+    imports this module once, forks the workers. Not fork: this process has imported torch and
+    may run its OpenMP and intra-op threads, and forking a threaded process can copy a lock held
+    by another thread into the child, which then deadlocks. Not spawn: every worker would import
+    gankit (and torch) again, a second or more each."""
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def _decoded_in_order(root: Path, rels: list[str], size: int, alpha: str, workers: int
+                      ) -> Iterator[_Decoded | str]:
+    """``_decode_one`` of each file, in order: in this process for one worker or a few files,
+    else in a pool of ``workers`` processes with a bounded number of tasks in flight (the memory
+    of the results waiting does not grow with the folder)."""
+    if workers <= 1 or len(rels) < POOL_MIN_FILES:
+        budget = _PixelBudget(PIXEL_BUDGET)
+        for rel in rels:
+            yield _decode_one(root / rel, size, alpha, budget)
+        return
+    batches = (rels[i:i + _POOL_BATCH] for i in range(0, len(rels), _POOL_BATCH))
+    pool = ProcessPoolExecutor(workers, mp_context=_pool_context(), initializer=_ignore_sigint)
+    try:
+        pending = deque(pool.submit(_decode_batch, str(root), b, size, alpha)
+                        for b in itertools.islice(batches, 4 * workers))
+        while pending:
+            done = pending.popleft().result()
+            for b in itertools.islice(batches, 1):
+                pending.append(pool.submit(_decode_batch, str(root), b, size, alpha))
+            yield from done
+    finally:  # finished, interrupted or failed: the queued tasks are dropped, running ones end
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _too_large(w: int, h: int) -> str:
@@ -403,6 +456,130 @@ def _to_rgb(img, background: str = "white"):
     return img.convert("RGB")
 
 
+# --- decoding a folder into its cache ------------------------------------------------------------------
+
+def _build(root: Path, files: list[_Entry], key: str, size: int, channels: str, alpha: str,
+           workers: int, quiet: bool) -> _CacheEntry:
+    """Decode the folder's candidate files in order into the work rows (resuming an interrupted
+    decoding of the same files, and reusing the images of an older entry for files that have not
+    changed), settle duplicates and the colour mode, then write the cache entry."""
+    report, candidates = _sort_out(root, files, size, alpha)
+    folder = _cache_root()
+    header = {"key": key, "files": len(candidates), "size": size, "version": CACHE_VERSION}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        work = WorkFiles(folder / key, header, len(candidates), size)
+    except (OSError, GankitError) as e:
+        why = getattr(e, "strerror", None) or str(e).split("; ")[0]
+        print(f"gankit: warning: cannot cache decoded images in {folder} ({why}); they are held "
+              f"in memory; set $GANKIT_DATA to a writable folder to load faster next time, with "
+              f"bounded memory (and to keep the full list of skipped files)", file=sys.stderr)
+        work = MemoryWork(len(candidates), size)
+    try:
+        _decode_into(work, root, candidates, size, alpha, workers, _previous_entry(key), quiet)
+    except KeyboardInterrupt:
+        work.commit()
+        work.close()
+        raise KeyboardInterrupt(f"decoding {root} interrupted with {len(work.records):,} of "
+                                f"{len(candidates):,} files done (kept in {folder}); run the same "
+                                f"command again to go on from there") from None
+    except BaseException:
+        work.close()
+        raise
+    for r in work.records:
+        if r.status == "used":
+            report.used.append(r.rel)
+            if "u" in r.flags:
+                report.upscaled.append(r.rel)
+            if "t" in r.flags:
+                report.transparent.append(r.rel)
+        else:
+            (report.skipped if r.status == "skipped" else report.duplicates).append((r.rel, r.detail))
+    report.skipped.sort()
+    report.duplicates.sort()
+    if not report.used:
+        work.close(remove=True)
+        reasons = "; ".join(f"{n}: {w}" for n, w in report.skipped[:3])
+        raise DataError(f"none of the {len(files)} files in {root} is a usable PNG/JPEG/WebP image "
+                        f"({reasons}{'; ...' if len(report.skipped) > 3 else ''})")
+    if channels == "auto":  # the majority decides; a tie goes to RGB, which loses nothing
+        grey = sum("g" in r.flags for r in work.records if r.status == "used")
+        channels = "gray" if 2 * grey > len(report.used) else "rgb"
+    report.channels = channels
+    n, c = len(report.used), (1 if channels == "gray" else 3)
+    if isinstance(work, MemoryWork):
+        rows = work.rows[:n]
+        return _CacheEntry(report, work.records, to_gray(rows) if c == 1 else rows)
+    try:
+        _write_entry(key, work.rows, report, work.records)
+    except BaseException:
+        work.close()  # the work files stay: the decoding is not lost
+        raise
+    work.close(remove=True)
+    pixels = map_pixels(folder / f"{key}.npy", (n, c, size, size))
+    return _CacheEntry(report, work.records, pixels)
+
+
+def _decode_into(work: WorkFiles | MemoryWork, root: Path, candidates: list[_Entry], size: int,
+                 alpha: str, workers: int, previous: _CacheEntry | None, quiet: bool) -> None:
+    """Record every candidate not yet in ``work.records`` (in order): its pixels from
+    ``previous`` if the same file (path, size, mtime, target) was used there and its RGB pixels
+    are exactly recoverable, else decoded. Duplicates of a used file's bytes are left out. Rows
+    and records are committed every few seconds and at the end."""
+    done = len(work.records)
+    todo = candidates[done:]
+    if done:
+        print(f"gankit: folder: resuming an interrupted decoding: {done:,} of "
+              f"{len(candidates):,} files already done", file=sys.stderr)
+    reuse: dict[tuple, np.ndarray] = {}
+    if previous is not None:  # the folder changed since it was cached: decode only what is new
+        grey_cache = previous.report.channels == "gray"
+        olds = {(r.rel, r.size, r.mtime, r.target): r for r in previous.records
+                if r.status == "used" and (not grey_cache or "g" in r.flags)}
+        for e in todo:
+            r = olds.get((e.rel, e.size, e.mtime, e.target))
+            if r is not None:
+                reuse[e.rel] = r
+        print(f"gankit: folder: {root} changed since it was cached: decoding "
+              f"{len(todo) - len(reuse):,} new or changed files, reusing {len(reuse):,} decoded "
+              f"images", file=sys.stderr)
+    first_of_digest = {r.digest: r.rel for r in work.records if r.status == "used"}
+    row = sum(r.status == "used" for r in work.records)
+    decoded = _decoded_in_order(root, [e.rel for e in todo if e.rel not in reuse], size, alpha,
+                                workers)
+    show = not quiet and len(todo) - len(reuse) >= _PROGRESS_MIN_FILES
+    last_commit = time.monotonic()
+    with tqdm(total=len(candidates), initial=done, unit="img", desc="gankit: decoding",
+              disable=not show, file=sys.stderr, dynamic_ncols=True, smoothing=0.05) as bar:
+        for e in todo:
+            old = reuse.get(e.rel)
+            if old is not None:  # [C, S, S] from the cache; grey rows are exactly R = G = B
+                pixels = previous.pixels[old.row]
+                result = _Decoded(np.repeat(pixels, 3, 0) if len(pixels) == 1 else pixels,
+                                  "g" in old.flags, old.digest, "u" in old.flags, "t" in old.flags)
+            else:
+                result = next(decoded)
+                if isinstance(result, _Decoded):
+                    result.pixels = result.pixels.transpose(2, 0, 1)  # [S, S, 3] -> [3, S, S]
+            ident = (e.rel, e.size, e.mtime, e.target)
+            if isinstance(result, str):
+                work.add(Record(*ident, "skipped", result))
+            elif result.digest in first_of_digest:
+                work.add(Record(*ident, "duplicate", f"same bytes as "
+                                f"{first_of_digest[result.digest]}", result.digest))
+            else:
+                first_of_digest[result.digest] = e.rel
+                work.rows[row] = result.pixels
+                flags = "g" * result.gray + "u" * result.upscaled + "t" * result.transparent
+                work.add(Record(*ident, "used", "", result.digest, row, flags))
+                row += 1
+            bar.update()
+            if time.monotonic() - last_commit > _COMMIT_SECONDS:
+                work.commit()
+                last_commit = time.monotonic()
+        work.commit()
+
+
 # --- the cache -----------------------------------------------------------------------------------------
 
 def _cache_root() -> Path:
@@ -420,55 +597,80 @@ def _cache_key(root: Path, files: list[_Entry], size: int, channels: str, alpha:
     return f"{name}-{where.hexdigest()[:12]}-{what.hexdigest()[:16]}"
 
 
-def _read_cache(key: str) -> tuple[np.ndarray, FolderReport] | None:
-    """The cached pixels and report, or None (absent, partly written, corrupt or inconsistent:
-    decode again). The .npy header is checked against the report before anything is allocated."""
+@dataclass
+class _CacheEntry:
+    """A complete cache entry: its report, the record of every candidate file, and its pixels
+    (uint8 ``[N, C, S, S]``, memory-mapped)."""
+
+    report: FolderReport
+    records: list[Record]
+    pixels: np.ndarray
+
+
+def _read_entry(key: str) -> _CacheEntry | None:
+    """The cache entry ``key``, or None if there is none; a damaged one (truncated, foreign,
+    inconsistent) is reported on stderr and None returned: it is decoded again, never trusted.
+    The .npy header is checked against the report before anything is mapped."""
     base = _cache_root() / key
+    if not base.with_suffix(".json").exists():
+        return None
     try:
-        info = json.loads(read_bounded(base.with_suffix(".json"), 256_000_000, "cache report"))
+        info = json.loads(read_bounded(base.with_suffix(".json"), 1 << 30, "cache report"))
+        if info.get("version") != CACHE_VERSION:
+            raise ValueError(f"written by another gankit (cache version {info.get('version')})")
         report = FolderReport(
             info["root"], used=list(info["used"]), skipped=[tuple(s) for s in info["skipped"]],
             duplicates=[tuple(s) for s in info["duplicates"]], upscaled=list(info["upscaled"]),
             transparent=list(info["transparent"]), channels=info["channels"],
             image_size=int(info["image_size"]), alpha=info["alpha"],
             cache_file=str(base.with_suffix(".npy")), from_cache=True)
+        records = [Record.from_json(r) for r in info["records"]]
         c = 1 if report.channels == "gray" else 3
         shape = (len(report.used), c, report.image_size, report.image_size)
-        pixels = load_npy(base.with_suffix(".npy"), int(np.prod(shape, dtype=object)))
-    except (OSError, ValueError, KeyError, TypeError, DataError):
-        return None
-    if pixels.dtype != np.uint8 or pixels.shape != shape:
+        pixels = map_pixels(base.with_suffix(".npy"), shape)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, DataError) as e:
+        why = str(e).split("; ")[0] if str(e) else type(e).__name__
+        print(f"gankit: folder: the cache entry {base.with_suffix('.npy')} is damaged or "
+              f"foreign ({why}); decoding the images again", file=sys.stderr)
         return None
     listed = Path(str(base) + ".files.tsv")
     report.list_file = str(listed) if listed.is_file() else None
-    return pixels, report
+    return _CacheEntry(report, records, pixels)
 
 
-def _write_cache(key: str, pixels: np.ndarray, report: FolderReport) -> None:
-    """Write ``key.npy``, ``key.files.tsv`` (the full list), then ``key.json`` atomically; a
-    failure only costs a decode next time (and the list file is then not written)."""
+def _previous_entry(key: str) -> _CacheEntry | None:
+    """The newest complete entry for the same folder and options but another file list (the
+    folder changed since), whose decoded images can be reused."""
+    stem = key.rsplit("-", 1)[0] + "-"
+    olds = sorted(_cache_root().glob(stem + "*.json"), key=lambda p: p.stat().st_mtime,
+                  reverse=True)
+    for old in olds:
+        if old.stem != key:
+            return _read_entry(old.stem)
+    return None
+
+
+def _write_entry(key: str, rows: np.ndarray, report: FolderReport, records: list[Record]
+                 ) -> None:
+    """Write ``key.npy`` (from the RGB work rows), ``key.files.tsv`` (the full list), then
+    ``key.json`` atomically (last: the entry is complete), and delete older entries for the same
+    folder and options."""
     folder = _cache_root()
     base = folder / key
     listed = Path(str(base) + ".files.tsv")
     info = {"root": report.root, "used": report.used, "skipped": report.skipped,
             "duplicates": report.duplicates, "upscaled": report.upscaled,
             "transparent": report.transparent, "channels": report.channels,
-            "image_size": report.image_size, "alpha": report.alpha, "version": CACHE_VERSION}
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(base.with_suffix(".npy")) as tmp:
-            np.save(tmp, pixels, allow_pickle=False)
-        with atomic_path(listed) as tmp:
-            tmp.write_text(report.table(), encoding="utf-8")
-        with atomic_path(base.with_suffix(".json")) as tmp:  # last: the entry is complete
-            tmp.write_text(json.dumps(info), encoding="utf-8")
-        report.cache_file = str(base.with_suffix(".npy"))
-        report.list_file = str(listed)
-    except OSError as e:
-        print(f"gankit: warning: cannot cache decoded images in {folder} ({e.strerror or e}); "
-              f"set $GANKIT_DATA to a writable folder to load faster next time (and to keep the "
-              f"full list of skipped files)", file=sys.stderr)
-        return
+            "image_size": report.image_size, "alpha": report.alpha, "version": CACHE_VERSION,
+            "records": [r.to_json() for r in records]}
+    with writing(base.with_suffix(".npy")), atomic_path(base.with_suffix(".npy")) as tmp:
+        write_pixels(tmp, rows, len(report.used), report.channels == "gray")
+    with writing(listed), atomic_path(listed) as tmp:
+        tmp.write_text(report.table(), encoding="utf-8")
+    with writing(base.with_suffix(".json")), atomic_path(base.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(info), encoding="utf-8")
+    report.cache_file = str(base.with_suffix(".npy"))
+    report.list_file = str(listed)
     stem = key.rsplit("-", 1)[0] + "-"  # same folder and options, older file list: stale
     for old in folder.glob(stem + "*"):
         if not old.name.startswith(key):
