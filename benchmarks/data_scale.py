@@ -64,3 +64,205 @@ def generate(out: Path, n: int, start: int = 0) -> None:
         os.replace(tmp, path)
         if i % 10000 == 0:
             print(f"{i} images, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+
+
+def subset(src: Path, dst: Path, n: int) -> Path:
+    """The first n images of src, hard-linked into dst (no copy; regular files, not links)."""
+    if dst.is_dir() and sum(1 for _ in dst.rglob("*.png")) == n:
+        return dst
+    for i in range(n):
+        rel = Path(f"{i // 1000:03d}") / f"{i:06d}.png"
+        (dst / rel.parent).mkdir(parents=True, exist_ok=True)
+        if not (dst / rel).exists():
+            os.link(src / rel, dst / rel)
+    return dst
+
+
+# --- measuring a child process ------------------------------------------------------------------------
+
+def _tree(pid: int) -> list[int]:
+    """pid and its descendants (decoding workers, the forkserver)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _kb(pid: int, key: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def measured(cmd: list[str], env: dict[str, str]) -> dict:
+    """Run cmd; its wall time and the peak over time of the summed RSS and anonymous RSS of its
+    process tree (sampled every 20 ms; forked workers' shared pages are counted in each). Anonymous memory is what the
+    process owns; the rest of RSS is mapped files (the cache), which the kernel can reclaim."""
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak_rss = peak_anon = 0
+    while proc.poll() is None:
+        pids = _tree(proc.pid)
+        peak_rss = max(peak_rss, sum(_kb(p, "VmRSS") for p in pids))
+        peak_anon = max(peak_anon, sum(_kb(p, "RssAnon") for p in pids))
+        time.sleep(0.02)
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{err[-3000:]}")
+    last = [line for line in out.splitlines() if line.startswith("{")]
+    row = json.loads(last[-1]) if last else {}
+    row.update(wall_s=round(time.perf_counter() - t0, 2), loadavg_before=round(load, 2),
+               loadavg_after=round(os.getloadavg()[0], 2),
+               tree_peak_rss_mb=round(peak_rss / 1024), tree_peak_anon_mb=round(peak_anon / 1024))
+    return row
+
+
+def _env(cache: Path, src: str) -> dict[str, str]:
+    return {**os.environ, "GANKIT_DATA": str(cache), "PYTHONPATH": src, "OMP_NUM_THREADS": "1"}
+
+
+_DECODE = """
+import json, sys, time
+from gankit.data.folder import load_folder
+t = time.perf_counter()
+d = load_folder(sys.argv[1], image_size=64, workers=int(sys.argv[2]), quiet=True)
+print(json.dumps({"seconds": round(time.perf_counter() - t, 2), "images": len(d.train)}))
+"""
+
+_TRAIN = """
+import json, sys, time, resource
+import gankit, gankit.data.folder as folder
+from gankit.engine.callbacks import Callback
+if sys.argv[2] != "default":
+    folder.IN_MEMORY_BYTES = int(sys.argv[2])
+times = []
+class Clock(Callback):
+    def on_step(self, engine, stats):
+        times.append(time.perf_counter())
+kw = json.loads(sys.argv[3])
+run = gankit.train(runs_dir=sys.argv[1], progress=False, callbacks=[Clock()], **kw)
+gaps = sorted(b - a for a, b in zip(times[2:], times[3:]))  # the first steps warm up
+print(json.dumps({"steps_per_s": round(1 / gaps[len(gaps) // 2], 3) if gaps else None,
+                  "self_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+"""
+
+
+_EPOCH = """
+import json, sys, time, torch
+from gankit.data import MinibatchStream
+from gankit.data.folder import load_folder
+d = load_folder(sys.argv[1], image_size=64, quiet=True)
+stream = MinibatchStream(d.train, 64, torch.Generator().manual_seed(0))
+t = time.perf_counter()
+for _ in range(stream.batches_per_epoch):  # every image once, gathered and made float
+    x = stream.next()
+print(json.dumps({"batches": stream.batches_per_epoch, "dtype": str(d.train.dtype),
+                  "batches_per_s": round(stream.batches_per_epoch / (time.perf_counter() - t), 1)}))
+"""
+
+
+def emit(row: dict, save: bool) -> None:
+    row = {"date": time.strftime("%Y-%m-%d %H:%M"), **row}
+    print(json.dumps(row), flush=True)
+    if save:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        with open(RESULTS, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def bench_decode(folder: Path, n: int, repeats: int, work: Path, src: str, save: bool) -> None:
+    """Decode time and memory on 1 and 2 workers, interleaved, a cold cache each time."""
+    import shutil
+
+    for r in range(repeats):
+        for w in (1, 2):
+            cache = work / f"cache-decode-{w}"
+            shutil.rmtree(cache, ignore_errors=True)
+            row = measured([sys.executable, "-c", _DECODE, str(folder), str(w)], _env(cache, src))
+            emit({"what": "decode", "images": n, "workers": w, "repeat": r, **row}, save)
+            shutil.rmtree(cache, ignore_errors=True)
+
+
+def bench_train(label: str, kw: dict, in_memory: str, cache: Path, work: Path, src: str,
+                save: bool, **extra) -> dict:
+    import shutil
+
+    runs = work / "runs"
+    row = measured([sys.executable, "-c", _TRAIN, str(runs), in_memory, json.dumps(kw)],
+                   _env(cache, src))
+    shutil.rmtree(runs, ignore_errors=True)
+    row = {"what": "train", "label": label, **extra, **row}
+    emit(row, save)
+    return row
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("what", choices=["generate", "decode", "decode-full", "train", "speed", "mnist"])
+    p.add_argument("--folder", type=Path, default=Path("/work/data_scale_imgs"))
+    p.add_argument("--n", type=int, default=200_000)
+    p.add_argument("--subset", type=int, default=20_000)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--work", type=Path, default=Path("/work/data_scale_work"))
+    p.add_argument("--src", default=str(Path(__file__).resolve().parents[1] / "src"))
+    p.add_argument("--baseline-src", default="/work/base-src/src",
+                   help="gankit before this change (MNIST): git archive f8b08b4 src")
+    p.add_argument("--save", action="store_true")
+    a = p.parse_args()
+    a.work.mkdir(parents=True, exist_ok=True)
+    if a.what == "generate":
+        return generate(a.folder, a.n)
+    sub = subset(a.folder, a.work / f"sub{a.subset}", a.subset)
+    if a.what == "decode":
+        return bench_decode(sub, a.subset, a.repeats, a.work, a.src, a.save)
+    if a.what == "decode-full":  # once, into the cache the training runs below use
+        for w in (2, 1) if a.repeats > 1 else (2,):
+            cache = a.work / ("cache" if w == 2 else "cache-1")
+            row = measured([sys.executable, "-c", _DECODE, str(a.folder), str(w)], _env(cache, a.src))
+            emit({"what": "decode", "images": a.n, "workers": w, "repeat": 0, **row}, a.save)
+        return
+    dcgan = dict(preset="dcgan-folder", image_size=64, steps=a.steps, log_every=10,
+                 snapshot_every=10 ** 6)
+    tiny = subset(a.folder, a.work / "sub16", 16)
+    for folder in (tiny, sub):  # cached before anything is measured (decoding is measured above)
+        measured([sys.executable, "-c", _DECODE, str(folder), "2"], _env(a.work / "cache", a.src))
+    if a.what == "train":  # peak memory at 64 px: 16 images (the model alone), 20k, 200k
+        for label, folder, batch in (("16 images", tiny, 16), (f"{a.subset} images", sub, 64),
+                                     (f"{a.n} images", a.folder, 64)):
+            bench_train(label, {**dcgan, "data_dir": str(folder), "batch": batch}, "default",
+                        a.work / "cache", a.work, a.src, a.save)
+        for label, folder in ((f"{a.subset} images", sub), (f"{a.n} images", a.folder)):
+            row = measured([sys.executable, "-c", _EPOCH, str(folder)], _env(a.work / "cache", a.src))
+            emit({"what": "epoch of batches", "label": label, **row}, a.save)
+        return
+    if a.what == "speed":  # steps/s from the mapped cache vs in memory (a small net: data shows)
+        kw = {**dcgan, "data_dir": str(sub), "conv_width": 16, "steps": a.steps}
+        for r in range(a.repeats):
+            for label, limit in (("mapped uint8", "0"), ("in-memory float32", str(1 << 40))):
+                bench_train(label, kw, limit, a.work / "cache", a.work, a.src, a.save, repeat=r)
+        return
+    if a.what == "mnist":  # this branch vs the baseline source, interleaved
+        kw = dict(preset="paper-mnist", data_dir="/work/shared/data/mnist", steps=a.steps,
+                  log_every=10, snapshot_every=10 ** 6)
+        for r in range(a.repeats):
+            for label, src in (("mnist before", a.baseline_src), ("mnist after", a.src)):
+                bench_train(label, kw, "default", a.work / "cache-mnist", a.work, src, a.save,
+                            repeat=r)
+
+
+if __name__ == "__main__":
+    main()
