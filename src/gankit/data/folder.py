@@ -164,9 +164,17 @@ def _tsv(text: str) -> str:
 
 @dataclass
 class FolderDataset(Dataset):
-    """A :class:`Dataset` of a folder's images, with the report of what was used and skipped."""
+    """A :class:`Dataset` of a folder's images, with the report of what was used and skipped,
+    and the mean example computed when the cache was written (a run does not read the whole
+    cache again to find it)."""
 
     report: FolderReport | None = None
+    mean: torch.Tensor | None = None  # [1, C, S, S] float64
+
+    def mean_example(self, chunk_bytes: int = 32 << 20) -> torch.Tensor:
+        if self.mean is not None and tuple(self.mean.shape[1:]) == self.sample_shape:
+            return self.mean.clone()
+        return super().mean_example(chunk_bytes)
 
 
 def load_folder(data_dir: str | None, image_size: int = 32, image_channels: str = "auto",
@@ -204,8 +212,9 @@ def load_folder(data_dir: str | None, image_size: int = 32, image_channels: str 
                        quiet)
     if not quiet:
         print(entry.report.summary(), file=sys.stderr)
+    mean = None if entry.mean is None else torch.from_numpy(entry.mean)
     return FolderDataset("folder", train=_as_tensor(entry.pixels), unit_range=True,
-                         report=entry.report)
+                         report=entry.report, mean=mean)
 
 
 def _as_tensor(pixels: np.ndarray) -> torch.Tensor:
@@ -541,15 +550,15 @@ def _build(root: Path, files: list[_Entry], key: str, size: int, channels: str, 
     n, c = len(report.used), (1 if channels == "gray" else 3)
     if isinstance(work, MemoryWork):
         rows = work.rows[:n]
-        return _CacheEntry(report, work.records, to_gray(rows) if c == 1 else rows)
+        return _CacheEntry(report, work.records, to_gray(rows) if c == 1 else rows, None)
     try:
-        _write_entry(key, work.rows, report, work.records)
+        mean = _write_entry(key, work, report, work.records)
     except BaseException:
         work.close()  # the work files stay: the decoding is not lost
         raise
     work.close(remove=True)
     pixels = map_pixels(folder / f"{key}.npy", (n, c, size, size))
-    return _CacheEntry(report, work.records, pixels)
+    return _CacheEntry(report, work.records, pixels, mean)
 
 
 def _decode_into(work: WorkFiles | MemoryWork, root: Path, candidates: list[_Entry], size: int,
@@ -601,7 +610,7 @@ def _decode_into(work: WorkFiles | MemoryWork, root: Path, candidates: list[_Ent
                                 f"{first_of_digest[result.digest]}", result.digest))
             else:
                 first_of_digest[result.digest] = e.rel
-                work.rows[row] = result.pixels
+                work.write_row(row, result.pixels)
                 flags = "g" * result.gray + "u" * result.upscaled + "t" * result.transparent
                 work.add(Record(*ident, "used", "", result.digest, row, flags))
                 row += 1
@@ -643,6 +652,7 @@ class _CacheEntry:
     report: FolderReport
     records: list[Record]
     pixels: np.ndarray
+    mean: np.ndarray | None  # the mean example [1, C, S, S], float64 (None: not known)
 
 
 def _read_entry(key: str) -> _CacheEntry | None:
@@ -666,6 +676,9 @@ def _read_entry(key: str) -> _CacheEntry | None:
         c = 1 if report.channels == "gray" else 3
         shape = (len(report.used), c, report.image_size, report.image_size)
         pixels = map_pixels(base.with_suffix(".npy"), shape)
+        mean = np.asarray(info["mean"], np.float64).reshape(1, *shape[1:])
+        if not np.isfinite(mean).all():
+            raise ValueError("its mean image is not finite")
     except (OSError, ValueError, KeyError, TypeError, AttributeError, DataError) as e:
         why = str(e).split("; ")[0] if str(e) else type(e).__name__
         print(f"gankit: folder: the cache entry {base.with_suffix('.npy')} is damaged or "
@@ -673,7 +686,7 @@ def _read_entry(key: str) -> _CacheEntry | None:
         return None
     listed = Path(str(base) + ".files.tsv")
     report.list_file = str(listed) if listed.is_file() else None
-    return _CacheEntry(report, records, pixels)
+    return _CacheEntry(report, records, pixels, mean)
 
 
 def _previous_entry(key: str) -> _CacheEntry | None:
@@ -688,11 +701,11 @@ def _previous_entry(key: str) -> _CacheEntry | None:
     return None
 
 
-def _write_entry(key: str, rows: np.ndarray, report: FolderReport, records: list[Record]
-                 ) -> None:
+def _write_entry(key: str, work: WorkFiles, report: FolderReport, records: list[Record]
+                 ) -> np.ndarray:
     """Write ``key.npy`` (from the RGB work rows), ``key.files.tsv`` (the full list), then
     ``key.json`` atomically (last: the entry is complete), and delete older entries for the same
-    folder and options."""
+    folder and options. Returns the mean example (also kept in ``key.json``)."""
     folder = _cache_root()
     base = folder / key
     listed = Path(str(base) + ".files.tsv")
@@ -702,7 +715,8 @@ def _write_entry(key: str, rows: np.ndarray, report: FolderReport, records: list
             "image_size": report.image_size, "alpha": report.alpha, "version": CACHE_VERSION,
             "records": [r.to_json() for r in records]}
     with writing(base.with_suffix(".npy")), atomic_path(base.with_suffix(".npy")) as tmp:
-        write_pixels(tmp, rows, len(report.used), report.channels == "gray")
+        mean = write_pixels(tmp, work, len(report.used), report.channels == "gray")
+    info["mean"] = mean.ravel().tolist()  # floats round-trip exactly through JSON
     with writing(listed), atomic_path(listed) as tmp:
         tmp.write_text(report.table(), encoding="utf-8")
     with writing(base.with_suffix(".json")), atomic_path(base.with_suffix(".json")) as tmp:
@@ -713,3 +727,4 @@ def _write_entry(key: str, rows: np.ndarray, report: FolderReport, records: list
     for old in folder.glob(stem + "*"):
         if not old.name.startswith(key):
             old.unlink(missing_ok=True)
+    return mean

@@ -3,11 +3,11 @@
 While a folder is decoded, two work files sit beside the cache entry ``KEY``:
 
 - ``KEY.part.npy``: uint8 RGB rows ``[capacity, 3, S, S]`` (one per candidate file at most),
-  written through a memory map as images arrive, so the memory decoding takes does not grow with
-  the folder; its space is reserved up front (a full disk is one error line before any work, not a
-  crash when the map is written);
+  written as images arrive (``pwrite``: the pages go to the page cache, not to this process), so
+  the memory decoding takes does not grow with the folder; its space is reserved up front (a full
+  disk is one error line before any work);
 - ``KEY.part.jsonl``: a header line, then one :class:`Record` a line, in the candidates' order,
-  appended only after the rows they name were flushed. A process killed at any point leaves a
+  appended only after the rows they name were synced to disk. A process killed at any point leaves a
   prefix of complete records (a torn last line is ignored): decoding resumes after it.
 
 When every file is done, :func:`write_pixels` copies the used rows, in chunks, into ``KEY.npy``
@@ -26,7 +26,7 @@ import numpy as np
 
 from gankit.errors import DataError
 from gankit.utils.disk import writing
-from gankit.utils.limits import map_npy, read_bounded
+from gankit.utils.limits import map_npy, npy_header, read_bounded
 
 #: Bytes copied at a time when the cache file is written from the work rows.
 CHUNK_BYTES = 32 << 20
@@ -70,9 +70,10 @@ class Record:
 class WorkFiles:
     """The work rows and journal of one decoding (see the module docstring), created or resumed.
 
-    ``records`` are those already done (a prefix of the candidates), ``rows`` the memory-mapped
-    RGB rows. :meth:`add` queues a record whose row is written; :meth:`commit` flushes the rows,
-    then appends the queued records.
+    ``records`` are those already done (a prefix of the candidates). Rows are written and read
+    with ``pwrite``/``pread``, not through a memory map, so the file's pages stay in the page
+    cache and never count in this process's resident memory. :meth:`add` queues a record whose
+    row is written; :meth:`commit` syncs the rows to disk, then appends the queued records.
     """
 
     def __init__(self, base: Path, header: dict, capacity: int, size: int):
@@ -81,18 +82,20 @@ class WorkFiles:
         self.header = header
         self.records: list[Record] = []
         self.queued: list[Record] = []
-        shape = (max(capacity, 1), 3, size, size)
-        if not self._resume(shape):
-            self._create(shape)
+        self.shape = (max(capacity, 1), 3, size, size)
+        self.row_bytes = 3 * size * size
+        if not self._resume():
+            self._create()
+        self.fd = os.open(self.rows_path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
         self.journal = open(self.journal_path, "a", encoding="utf-8")
 
-    def _resume(self, shape: tuple[int, ...]) -> bool:
+    def _resume(self) -> bool:
         """Reopen the work files of an interrupted decoding of the same files; False (and the
         records empty) if there are none or they do not match."""
         if not (self.rows_path.is_file() and self.journal_path.is_file()):
             return False
         try:
-            text = read_bounded(self.journal_path, _LINE_BYTES * (shape[0] + 1), "journal")
+            text = read_bounded(self.journal_path, _LINE_BYTES * (self.shape[0] + 1), "journal")
             lines = text.decode("utf-8", errors="replace").split("\n")
             if json.loads(lines[0]) != self.header:
                 return False
@@ -102,10 +105,11 @@ class WorkFiles:
                     records.append(Record.from_json(json.loads(line)))
                 except ValueError:  # a torn last line: the record after it was never committed
                     break
-            self.rows = map_npy(self.rows_path, int(np.prod(shape)), mode="r+")
+            shape, dtype, self.offset = npy_header(self.rows_path, int(np.prod(self.shape)))
         except (OSError, ValueError, DataError):
             return False
-        if self.rows.shape != shape or self.rows.dtype != np.uint8:
+        rows = [r.row for r in records if r.status == "used"]
+        if shape != self.shape or dtype != np.uint8 or rows != list(range(len(rows))):
             return False
         self.records = records
         # keep only the complete lines: the next append must start on a line of its own
@@ -115,29 +119,41 @@ class WorkFiles:
                 f.writelines(json.dumps(r.to_json()) + "\n" for r in records)
         return True
 
-    def _create(self, shape: tuple[int, ...]) -> None:
+    def _create(self) -> None:
         with writing(self.rows_path):
             with open(self.rows_path, "wb") as f:
                 np.lib.format.write_array_header_1_0(
-                    f, {"descr": "|u1", "fortran_order": False, "shape": shape})
-                offset = f.tell()
+                    f, {"descr": "|u1", "fortran_order": False, "shape": self.shape})
+                self.offset = f.tell()
+                end = self.offset + int(np.prod(self.shape))
                 if hasattr(os, "posix_fallocate"):  # the space now: a full disk is an OSError
-                    os.posix_fallocate(f.fileno(), 0, offset + int(np.prod(shape)))
+                    os.posix_fallocate(f.fileno(), 0, end)
                 else:
-                    f.truncate(offset + int(np.prod(shape)))
+                    f.truncate(end)
             self.journal_path.write_text(json.dumps(self.header) + "\n", encoding="utf-8")
-        self.rows = map_npy(self.rows_path, int(np.prod(shape)), mode="r+")
+
+    def write_row(self, row: int, pixels: np.ndarray) -> None:
+        """Row ``row`` = ``pixels`` (uint8 ``[3, S, S]``)."""
+        with writing(self.rows_path):
+            os.pwrite(self.fd, np.ascontiguousarray(pixels, np.uint8).tobytes(),
+                      self.offset + row * self.row_bytes)
+
+    def read_rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` (uint8 ``[stop - start, 3, S, S]``)."""
+        data = os.pread(self.fd, (stop - start) * self.row_bytes,
+                        self.offset + start * self.row_bytes)
+        return np.frombuffer(data, np.uint8).reshape(stop - start, *self.shape[1:])
 
     def add(self, record: Record) -> None:
         self.queued.append(record)
 
     def commit(self) -> None:
-        """Flush the rows to the file, then record the files they belong to (in that order, so a
-        record never names a row that was not written)."""
+        """Sync the rows to the disk, then record the files they belong to (in that order, so a
+        record never names a row that was not written, even after a power cut)."""
         if not self.queued:
             return
         with writing(self.rows_path):
-            self.rows.flush()
+            os.fdatasync(self.fd) if hasattr(os, "fdatasync") else os.fsync(self.fd)
         with writing(self.journal_path):
             self.journal.writelines(json.dumps(r.to_json()) + "\n" for r in self.queued)
             self.journal.flush()
@@ -146,7 +162,7 @@ class WorkFiles:
 
     def close(self, remove: bool = False) -> None:
         self.journal.close()
-        del self.rows  # unmaps
+        os.close(self.fd)
         if remove:
             self.rows_path.unlink(missing_ok=True)
             self.journal_path.unlink(missing_ok=True)
@@ -159,6 +175,12 @@ class MemoryWork:
     def __init__(self, capacity: int, size: int):
         self.rows = np.empty((max(capacity, 1), 3, size, size), np.uint8)
         self.records: list[Record] = []
+
+    def write_row(self, row: int, pixels: np.ndarray) -> None:
+        self.rows[row] = pixels
+
+    def read_rows(self, start: int, stop: int) -> np.ndarray:
+        return self.rows[start:stop]
 
     def add(self, record: Record) -> None:
         self.records.append(record)
@@ -178,17 +200,25 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(luma), 0, 255).astype(np.uint8)[:, None]
 
 
-def write_pixels(path: Path, rows: np.ndarray, n: int, gray: bool) -> None:
-    """Write the first ``n`` RGB ``rows`` as ``path`` (a ``.npy`` of uint8 ``[n, C, S, S]``, C = 1
-    if ``gray``), a chunk at a time with ordinary writes (a full disk raises OSError)."""
-    c, s = (1 if gray else 3), rows.shape[-1]
+def write_pixels(path: Path, work: WorkFiles | MemoryWork, n: int, gray: bool) -> np.ndarray:
+    """Write the first ``n`` RGB rows of ``work`` as ``path`` (a ``.npy`` of uint8 ``[n, C, S, S]``,
+    C = 1 if ``gray``), a chunk at a time with ordinary writes (a full disk raises OSError).
+    Returns the mean example ``[1, C, S, S]`` (float64 of the float32 pixels, as
+    :meth:`gankit.data.base.Dataset.mean_example` computes it), so that a run never has to read
+    the whole cache to find it."""
+    s = work.read_rows(0, 1).shape[-1]
+    c = 1 if gray else 3
     step = max(1, CHUNK_BYTES // (3 * s * s))
+    total = np.zeros((c, s, s), np.float64)
     with open(path, "wb") as f:
         np.lib.format.write_array_header_1_0(
             f, {"descr": "|u1", "fortran_order": False, "shape": (n, c, s, s)})
         for start in range(0, n, step):
-            chunk = np.asarray(rows[start:min(n, start + step)])
-            f.write((to_gray(chunk) if gray else chunk).tobytes())
+            chunk = work.read_rows(start, min(n, start + step))
+            chunk = to_gray(chunk) if gray else chunk
+            f.write(chunk.tobytes())
+            total += (chunk.astype(np.float32) / np.float32(255.0)).sum(0, dtype=np.float64)
+    return (total / max(n, 1))[None]
 
 
 def map_pixels(path: Path, shape: tuple[int, ...]) -> np.ndarray:

@@ -199,19 +199,27 @@ def load_npy(path: str | Path, max_bytes: int, hint: str = "save the array with 
             raise DataError(f"cannot read {path} as a .npy array ({reason}); {hint}") from None
 
 
-def map_npy(path: str | Path, max_bytes: int, hint: str = "save the array with numpy.save",
-            mode: str = "c") -> np.memmap:
-    """A ``.npy`` array memory-mapped, not read: the same checks as :func:`load_npy` on its header
-    (C order only), then a map of the data: copy-on-write by default (writes stay private to the
-    process; the file is never changed), ``"r+"`` to write the file. Pages are read from disk when
-    first touched, so the memory it costs is the page cache's, which the system reclaims."""
+def npy_header(path: str | Path, max_bytes: int, hint: str = "save the array with numpy.save"
+               ) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, data offset) of a C-order ``.npy`` file, checked as :func:`load_npy` checks
+    it; nothing but the header is read."""
     with open_regular(path, hint) as f:
         shape, fortran, dtype, offset = _npy_header(f, path, max_bytes, hint)
-        if mode not in ("c", "r+"):
-            raise ValueError(f"mode must be 'c' or 'r+' (got {mode!r})")
+    if fortran:
+        raise DataError(f"cannot use {path}: its array is in Fortran order; {hint}")
+    return shape, dtype, offset
+
+
+def map_npy(path: str | Path, max_bytes: int, hint: str = "save the array with numpy.save"
+            ) -> np.memmap:
+    """A ``.npy`` array memory-mapped, not read: the same checks as :func:`load_npy` on its header
+    (C order only), then a copy-on-write map of the data (writes stay private to the process; the
+    file is never changed). Pages are read from disk when first touched, so the memory it costs
+    is the page cache's, which the system reclaims."""
+    with open_regular(path, hint) as f:
+        shape, fortran, dtype, offset = _npy_header(f, path, max_bytes, hint)
         if fortran:
             raise DataError(f"cannot map {path}: its array is in Fortran order; {hint}")
         if math.prod(shape) == 0:  # mmap cannot map 0 bytes
             return np.zeros(shape, dtype)
-        return np.memmap(path if mode == "r+" else f, dtype=dtype, mode=mode, offset=offset,
-                         shape=shape)
+        return np.memmap(f, dtype=dtype, mode="c", offset=offset, shape=shape)
