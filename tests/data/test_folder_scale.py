@@ -171,3 +171,22 @@ def test_decode_workers_come_from_the_environment(monkeypatch):
         folder.decode_workers()
     monkeypatch.delenv("GANKIT_DECODE_WORKERS")
     assert folder.decode_workers() >= 1
+
+
+def test_a_second_process_waits_for_the_one_decoding(tmp_path, capsys):
+    """Two processes (the ranks of a distributed run) loading the same new folder: one decodes,
+    the other waits on KEY.lock, then maps what the first wrote."""
+    import fcntl
+    import threading
+
+    write_images(tmp_path / "d", 6)
+    root = (tmp_path / "d").resolve()
+    key = folder._cache_key(root, folder._list_files(root), 8, "auto", "white")
+    (tmp_path / "cache" / "folders").mkdir(parents=True)
+    holder = open(tmp_path / "cache" / "folders" / f"{key}.lock", "a")
+    fcntl.flock(holder, fcntl.LOCK_EX)  # "another process" (another open file: flock conflicts)
+    threading.Timer(0.3, lambda: fcntl.flock(holder, fcntl.LOCK_UN)).start()
+    data = load_folder(str(root), image_size=8, quiet=True)
+    holder.close()
+    assert "another process is decoding this folder" in capsys.readouterr().err
+    assert len(data.train) == 6

@@ -36,6 +36,7 @@ skip it. A large folder is not loaded but memory-mapped from the cache (``IN_MEM
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -74,6 +75,7 @@ CHANNELS = ("auto", "gray", "rgb")
 #: What transparent pixels become: composited over white or black, or the image is left out.
 ALPHA = ("white", "black", "skip")
 CACHE_VERSION = 2  # bump when the decoding below changes, so old caches are not reused
+CACHE_FORMAT = 3   # of the cache entry's files (3: per-file records and the mean example)
 MAX_PIXELS = 4096 * 4096       # decoded pixels per image (after a JPEG's reduced-scale decoding)
 PIXEL_BUDGET = MAX_PIXELS      # decoded pixels in flight in one decoding process (one image at the limit runs alone)
 MAX_FILE_BYTES = 256_000_000   # a larger file is skipped unread (hashing it would take long)
@@ -208,8 +210,9 @@ def load_folder(data_dir: str | None, image_size: int = 32, image_channels: str 
     key = _cache_key(root, files, image_size, image_channels, image_alpha)
     entry = _read_entry(key)
     if entry is None:
-        entry = _build(root, files, key, image_size, image_channels, image_alpha, workers,
-                       quiet)
+        with _decoding_lock(key):  # the ranks of a distributed run: one decodes, the others wait
+            entry = _read_entry(key, quiet=True) or _build(
+                root, files, key, image_size, image_channels, image_alpha, workers, quiet)
     if not quiet:
         print(entry.report.summary(), file=sys.stderr)
     mean = None if entry.mean is None else torch.from_numpy(entry.mean)
@@ -655,7 +658,36 @@ class _CacheEntry:
     mean: np.ndarray | None  # the mean example [1, C, S, S], float64 (None: not known)
 
 
-def _read_entry(key: str) -> _CacheEntry | None:
+@contextlib.contextmanager
+def _decoding_lock(key: str) -> Iterator[None]:
+    """Hold ``KEY.lock`` (an advisory lock, released if the process dies) while decoding, so two
+    processes never write the same work files; the second waits, then finds the cache written."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    folder = _cache_root()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        f = open(folder / f"{key}.lock", "a")
+    except OSError:  # an unwritable cache: decoded in memory, nothing shared to guard
+        yield
+        return
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            print(f"gankit: folder: another process is decoding this folder into {folder}; "
+                  f"waiting for it", file=sys.stderr)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _read_entry(key: str, quiet: bool = False) -> _CacheEntry | None:
     """The cache entry ``key``, or None if there is none; a damaged one (truncated, foreign,
     inconsistent) is reported on stderr and None returned: it is decoded again, never trusted.
     The .npy header is checked against the report before anything is mapped."""
@@ -664,8 +696,11 @@ def _read_entry(key: str) -> _CacheEntry | None:
         return None
     try:
         info = json.loads(read_bounded(base.with_suffix(".json"), 1 << 30, "cache report"))
-        if info.get("version") != CACHE_VERSION:
-            raise ValueError(f"written by another gankit (cache version {info.get('version')})")
+        if info.get("format") != CACHE_FORMAT:
+            print(f"gankit: folder: the cache entry {base.with_suffix('.npy')} was written by an "
+                  f"older gankit; decoding the images again (into a cache that is memory-mapped "
+                  f"and updated file by file)", file=sys.stderr)
+            return None
         report = FolderReport(
             info["root"], used=list(info["used"]), skipped=[tuple(s) for s in info["skipped"]],
             duplicates=[tuple(s) for s in info["duplicates"]], upscaled=list(info["upscaled"]),
@@ -681,8 +716,9 @@ def _read_entry(key: str) -> _CacheEntry | None:
             raise ValueError("its mean image is not finite")
     except (OSError, ValueError, KeyError, TypeError, AttributeError, DataError) as e:
         why = str(e).split("; ")[0] if str(e) else type(e).__name__
-        print(f"gankit: folder: the cache entry {base.with_suffix('.npy')} is damaged or "
-              f"foreign ({why}); decoding the images again", file=sys.stderr)
+        if not quiet:
+            print(f"gankit: folder: the cache entry {base.with_suffix('.npy')} is damaged or "
+                  f"foreign ({why}); decoding the images again", file=sys.stderr)
         return None
     listed = Path(str(base) + ".files.tsv")
     report.list_file = str(listed) if listed.is_file() else None
@@ -713,7 +749,7 @@ def _write_entry(key: str, work: WorkFiles, report: FolderReport, records: list[
             "duplicates": report.duplicates, "upscaled": report.upscaled,
             "transparent": report.transparent, "channels": report.channels,
             "image_size": report.image_size, "alpha": report.alpha, "version": CACHE_VERSION,
-            "records": [r.to_json() for r in records]}
+            "format": CACHE_FORMAT, "records": [r.to_json() for r in records]}
     with writing(base.with_suffix(".npy")), atomic_path(base.with_suffix(".npy")) as tmp:
         mean = write_pixels(tmp, work, len(report.used), report.channels == "gray")
     info["mean"] = mean.ravel().tolist()  # floats round-trip exactly through JSON
