@@ -37,6 +37,7 @@ skip it. A large folder is not loaded but memory-mapped from the cache (``IN_MEM
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import itertools
 import json
@@ -65,7 +66,7 @@ from gankit.data.image_cache import MemoryWork, Record, WorkFiles, map_pixels, t
 from gankit.utils.cache import cache_dir
 from gankit.utils.atomic import atomic_path
 from gankit.utils.disk import writing
-from gankit.utils.limits import file_kind, open_regular, read_bounded
+from gankit.utils.limits import file_kind, human_bytes, open_regular, read_bounded
 
 #: File endings read as images; anything else is reported as "not an image".
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -514,6 +515,12 @@ def _build(root: Path, files: list[_Entry], key: str, size: int, channels: str, 
         folder.mkdir(parents=True, exist_ok=True)
         work = WorkFiles(folder / key, header, len(candidates), size)
     except (OSError, GankitError) as e:
+        if getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT):  # held in memory instead,
+            # a large folder would exhaust it: say what the disk must hold
+            raise DataError(f"cannot reserve {human_bytes(3 * size * size * len(candidates))} in "
+                            f"{folder} to decode {len(candidates):,} images "
+                            f"({os.strerror(e.errno)}); free disk space, or set $GANKIT_DATA to "
+                            f"a folder on a disk with room") from None
         why = getattr(e, "strerror", None) or str(e).split("; ")[0]
         print(f"gankit: warning: cannot cache decoded images in {folder} ({why}); they are held "
               f"in memory; set $GANKIT_DATA to a writable folder to load faster next time, with "
