@@ -106,18 +106,47 @@ def _kb(pid: int, key: str) -> int:
     return 0
 
 
+def _pss_kb(pid: int) -> tuple[int, int]:
+    """(Pss, Pss_Anon) of a process in KB: its pages, each shared page divided among its sharers
+    (the workers forked from the forkserver share most of theirs), so sums over processes are fair."""
+    out = [0, 0]
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    out[0] = int(line.split()[1])
+                elif line.startswith("Pss_Anon:"):
+                    out[1] = int(line.split()[1])
+    except OSError:
+        pass
+    return out[0], out[1]
+
+
 def measured(cmd: list[str], env: dict[str, str]) -> dict:
-    """Run cmd; its wall time and the peak over time of the summed RSS and anonymous RSS of its
-    process tree (sampled every 20 ms; forked workers' shared pages are counted in each). Anonymous memory is what the
+    """Run cmd; its wall time, the CPU seconds of its process tree, and the peak over time of the
+    tree's summed RSS and anonymous RSS (shared pages counted in each process) and PSS (shared
+    pages divided among their sharers), sampled every 20 ms. Anonymous memory is what the
     process owns; the rest of RSS is mapped files (the cache), which the kernel can reclaim."""
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak_rss = peak_anon = 0
+    peak_rss = peak_anon = peak_pss = peak_pss_anon = 0
+    cpu: dict[int, float] = {}  # pid -> last seen user + system seconds
+    tick = os.sysconf("SC_CLK_TCK")
     while proc.poll() is None:
         pids = _tree(proc.pid)
         peak_rss = max(peak_rss, sum(_kb(p, "VmRSS") for p in pids))
         peak_anon = max(peak_anon, sum(_kb(p, "RssAnon") for p in pids))
+        pss = [_pss_kb(p) for p in pids]
+        peak_pss = max(peak_pss, sum(a for a, _ in pss))
+        peak_pss_anon = max(peak_pss_anon, sum(b for _, b in pss))
+        for p in pids:
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                cpu[p] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+            except (OSError, IndexError, ValueError):
+                pass
         time.sleep(0.02)
     out, err = proc.communicate()
     if proc.returncode:
@@ -126,7 +155,9 @@ def measured(cmd: list[str], env: dict[str, str]) -> dict:
     row = json.loads(last[-1]) if last else {}
     row.update(wall_s=round(time.perf_counter() - t0, 2), loadavg_before=round(load, 2),
                loadavg_after=round(os.getloadavg()[0], 2),
-               tree_peak_rss_mb=round(peak_rss / 1024), tree_peak_anon_mb=round(peak_anon / 1024))
+               tree_peak_rss_mb=round(peak_rss / 1024), tree_peak_anon_mb=round(peak_anon / 1024),
+               tree_peak_pss_mb=round(peak_pss / 1024),
+               tree_peak_pss_anon_mb=round(peak_pss_anon / 1024), tree_cpu_s=round(sum(cpu.values()), 1))
     return row
 
 
@@ -237,13 +268,13 @@ def main() -> None:
         return
     dcgan = dict(preset="dcgan-folder", image_size=64, steps=a.steps, log_every=10,
                  snapshot_every=10 ** 6)
-    tiny = subset(a.folder, a.work / "sub16", 16)
+    tiny = subset(a.folder, a.work / "sub64", 64)  # one batch: the model's own memory
     for folder in (tiny, sub):  # cached before anything is measured (decoding is measured above)
         measured([sys.executable, "-c", _DECODE, str(folder), "2"], _env(a.work / "cache", a.src))
     if a.what == "train":  # peak memory at 64 px: 16 images (the model alone), 20k, 200k
-        for label, folder, batch in (("16 images", tiny, 16), (f"{a.subset} images", sub, 64),
-                                     (f"{a.n} images", a.folder, 64)):
-            bench_train(label, {**dcgan, "data_dir": str(folder), "batch": batch}, "default",
+        for label, folder in (("64 images", tiny), (f"{a.subset} images", sub),
+                              (f"{a.n} images", a.folder)):
+            bench_train(label, {**dcgan, "data_dir": str(folder), "batch": 64}, "default",
                         a.work / "cache", a.work, a.src, a.save)
         for label, folder in ((f"{a.subset} images", sub), (f"{a.n} images", a.folder)):
             row = measured([sys.executable, "-c", _EPOCH, str(folder)], _env(a.work / "cache", a.src))

@@ -656,11 +656,12 @@ def _cache_stem(root: Path, size: int, channels: str, alpha: str) -> str:
 
 @dataclass
 class _CacheEntry:
-    """A complete cache entry: its report, the record of every candidate file, and its pixels
-    (uint8 ``[N, C, S, S]``, memory-mapped)."""
+    """A complete cache entry: its report, the record of every candidate file (read only to update
+    the entry: 200,000 of them take ~100 MB as Python objects), and its pixels (uint8
+    ``[N, C, S, S]``, memory-mapped)."""
 
     report: FolderReport
-    records: list[Record]
+    records: list[Record] | None
     pixels: np.ndarray
     mean: np.ndarray | None  # the mean example [1, C, S, S], float64 (None: not known)
 
@@ -694,7 +695,7 @@ def _decoding_lock(key: str) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _read_entry(key: str, quiet: bool = False) -> _CacheEntry | None:
+def _read_entry(key: str, quiet: bool = False, records: bool = False) -> _CacheEntry | None:
     """The cache entry ``key``, or None if there is none; a damaged one (truncated, foreign,
     inconsistent) is reported on stderr and None returned: it is decoded again, never trusted.
     The .npy header is checked against the report before anything is mapped."""
@@ -714,13 +715,17 @@ def _read_entry(key: str, quiet: bool = False) -> _CacheEntry | None:
             transparent=list(info["transparent"]), channels=info["channels"],
             image_size=int(info["image_size"]), alpha=info["alpha"],
             cache_file=str(base.with_suffix(".npy")), from_cache=True)
-        records = [Record.from_json(r) for r in info["records"]]
         c = 1 if report.channels == "gray" else 3
         shape = (len(report.used), c, report.image_size, report.image_size)
         pixels = map_pixels(base.with_suffix(".npy"), shape)
         mean = np.asarray(info["mean"], np.float64).reshape(1, *shape[1:])
         if not np.isfinite(mean).all():
             raise ValueError("its mean image is not finite")
+        if records:
+            text = read_bounded(Path(f"{base}.records.jsonl"), 1 << 31, "cache records")
+            records = [Record.from_json(json.loads(line)) for line in text.splitlines()]
+        else:
+            records = None
     except (OSError, ValueError, KeyError, TypeError, AttributeError, DataError) as e:
         why = str(e).split("; ")[0] if str(e) else type(e).__name__
         if not quiet:
@@ -740,13 +745,14 @@ def _previous_entry(key: str) -> _CacheEntry | None:
                   reverse=True)
     for old in olds:
         if old.stem != key:
-            return _read_entry(old.stem)
+            return _read_entry(old.stem, records=True)
     return None
 
 
 def _write_entry(key: str, work: WorkFiles, report: FolderReport, records: list[Record]
                  ) -> np.ndarray:
-    """Write ``key.npy`` (from the RGB work rows), ``key.files.tsv`` (the full list), then
+    """Write ``key.npy`` (from the RGB work rows), ``key.files.tsv`` (the full list),
+    ``key.records.jsonl`` (each file's :class:`Record`, to update the entry later), then
     ``key.json`` atomically (last: the entry is complete), and delete older entries for the same
     folder and options. Returns the mean example (also kept in ``key.json``)."""
     folder = _cache_root()
@@ -756,12 +762,15 @@ def _write_entry(key: str, work: WorkFiles, report: FolderReport, records: list[
             "duplicates": report.duplicates, "upscaled": report.upscaled,
             "transparent": report.transparent, "channels": report.channels,
             "image_size": report.image_size, "alpha": report.alpha, "version": CACHE_VERSION,
-            "format": CACHE_FORMAT, "records": [r.to_json() for r in records]}
+            "format": CACHE_FORMAT}
     with writing(base.with_suffix(".npy")), atomic_path(base.with_suffix(".npy")) as tmp:
         mean = write_pixels(tmp, work, len(report.used), report.channels == "gray")
     info["mean"] = mean.ravel().tolist()  # floats round-trip exactly through JSON
     with writing(listed), atomic_path(listed) as tmp:
         tmp.write_text(report.table(), encoding="utf-8")
+    kept = Path(f"{base}.records.jsonl")
+    with writing(kept), atomic_path(kept) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r.to_json()) + "\n" for r in records)
     with writing(base.with_suffix(".json")), atomic_path(base.with_suffix(".json")) as tmp:
         tmp.write_text(json.dumps(info), encoding="utf-8")
     report.cache_file = str(base.with_suffix(".npy"))
