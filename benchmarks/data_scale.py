@@ -179,17 +179,35 @@ import gankit, gankit.data.folder as folder
 from gankit.engine.callbacks import Callback
 if sys.argv[2] != "default":
     folder.IN_MEMORY_BYTES = int(sys.argv[2])
-times = []
+times, cpu = [], []
 class Clock(Callback):
     def on_step(self, engine, stats):
         times.append(time.perf_counter())
+        cpu.append(time.process_time())  # this process's CPU: what a step costs, whatever the load
 kw = json.loads(sys.argv[3])
 run = gankit.train(runs_dir=sys.argv[1], progress=False, callbacks=[Clock()], **kw)
-gaps = sorted(b - a for a, b in zip(times[2:], times[3:]))  # the first steps warm up
-print(json.dumps({"steps_per_s": round(1 / gaps[len(gaps) // 2], 3) if gaps else None,
+def median_rate(t):
+    gaps = sorted(b - a for a, b in zip(t[2:], t[3:]))  # the first steps warm up
+    return round(1 / gaps[len(gaps) // 2], 3) if gaps else None
+print(json.dumps({"steps_per_s": median_rate(times), "steps_per_cpu_s": median_rate(cpu),
                   "self_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
 """
 
+
+_BATCHES = """
+import json, sys, time, torch
+import gankit.data.folder as folder
+from gankit.data import MinibatchStream
+folder.IN_MEMORY_BYTES = int(sys.argv[2])
+d = folder.load_folder(sys.argv[1], image_size=64, quiet=True)
+stream = MinibatchStream(d.train, 64, torch.Generator().manual_seed(0))
+for _ in range(50):  # warm: the pages of the first batches
+    stream.next()
+t = time.perf_counter()
+for _ in range(2000):
+    x = stream.next()
+print(json.dumps({"dtype": str(d.train.dtype), "ms_per_batch": round((time.perf_counter() - t) / 2, 3)}))
+"""
 
 _EPOCH = """
 import json, sys, time, torch
@@ -242,7 +260,8 @@ def bench_train(label: str, kw: dict, in_memory: str, cache: Path, work: Path, s
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=["generate", "decode", "decode-full", "train", "speed", "mnist"])
+    p.add_argument("what", choices=["generate", "decode", "decode-full", "train", "speed",
+                                   "batches", "mnist"])
     p.add_argument("--folder", type=Path, default=Path("/work/data_scale_imgs"))
     p.add_argument("--n", type=int, default=200_000)
     p.add_argument("--subset", type=int, default=20_000)
@@ -285,6 +304,14 @@ def main() -> None:
         for r in range(a.repeats):
             for label, limit in (("mapped uint8", "0"), ("in-memory float32", str(1 << 40))):
                 bench_train(label, kw, limit, a.work / "cache", a.work, a.src, a.save, repeat=r)
+        return
+    if a.what == "batches":  # the data path alone: a batch of 64 gathered and made float32
+        for r in range(a.repeats):
+            for label, limit in (("mapped uint8", "0"), ("in-memory float32", str(1 << 40))):
+                row = measured([sys.executable, "-c", _BATCHES, str(sub), limit],
+                               _env(a.work / "cache", a.src))
+                emit({"what": "batches", "label": label, "images": a.subset, "repeat": r, **row},
+                     a.save)
         return
     if a.what == "mnist":  # this branch vs the baseline source, interleaved
         kw = dict(preset="paper-mnist", data_dir="/work/shared/data/mnist", steps=a.steps,
