@@ -531,6 +531,8 @@ def _build(root: Path, files: list[_Entry], key: str, size: int, channels: str, 
     except KeyboardInterrupt:
         work.commit()
         work.close()
+        if isinstance(work, MemoryWork):  # nothing was kept
+            raise
         raise KeyboardInterrupt(f"decoding {root} interrupted with {len(work.records):,} of "
                                 f"{len(candidates):,} files done (kept in {folder}); run the same "
                                 f"command again to go on from there") from None
