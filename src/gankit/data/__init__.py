@@ -1,10 +1,10 @@
-"""Dataset registry: name -> loader returning an in-memory :class:`Dataset`."""
+"""Dataset registry: name -> loader returning a :class:`Dataset` (in memory, or memory-mapped)."""
 
 from __future__ import annotations
 
 from typing import Callable
 
-from gankit.data.base import Dataset, MinibatchStream
+from gankit.data.base import Dataset, MinibatchStream, to_unit_float
 from gankit.data.cifar10 import load_cifar10
 from gankit.data.digits import load_digits
 from gankit.data.folder import load_folder
@@ -47,4 +47,4 @@ def load_dataset(name: str, data_dir: str | None = None, config=None) -> Dataset
     return DATASETS[name](data_dir, **options)
 
 
-__all__ = ["DATASETS", "Dataset", "MinibatchStream", "load_dataset"]
+__all__ = ["DATASETS", "Dataset", "MinibatchStream", "load_dataset", "to_unit_float"]

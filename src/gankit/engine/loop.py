@@ -210,7 +210,7 @@ class Engine:
         # every training-mode forward pass, and logging must not change the run
         kept = [b.clone() for b in st.D.buffers()]
         with torch.random.fork_rng(devices=[]):
-            x = self.dataset.train[:self.config.batch].to(st.device).requires_grad_(True)
+            x = self.dataset.head(self.config.batch).to(st.device).requires_grad_(True)
             (grad,) = torch.autograd.grad(st.D(x).sum(), x)
         with torch.no_grad():
             for b, saved in zip(st.D.buffers(), kept):

@@ -72,7 +72,7 @@ class TrainingState:
         return z.to(self.device, non_blocking=True)
 
     def next_real(self) -> torch.Tensor:
-        return self.stream.next().to(self.device, non_blocking=True)
+        return self.stream.next(self.device)  # uint8 pixels travel as bytes, converted there
 
 
 def check_config(config: Config) -> Config:
@@ -205,13 +205,24 @@ def choose_threads(config: Config, world_size: int = 1) -> int:
     return 1 if width * config.batch < 200_000 else min(2, cores)
 
 
+def _for_networks(config: Config, dataset: Dataset) -> Dataset:
+    """The dataset the networks are built from. Their output bias from the data is a mean pixel
+    (``g_output_bias_from_data``), which the nets compute as ``train.double().mean(...)``: on a
+    large uint8 set that would convert it whole (200,000 RGB images at 64 px: 20 GB of float64),
+    and on uint8 it would average 0..255, not [0, 1]. So they are handed the mean example
+    ``[1, C, H, W]``, summed in chunks: the mean over its pixels is the same mean."""
+    if dataset.train.dtype != torch.uint8 or not config.g_output_bias_from_data:
+        return dataset
+    return dataclasses.replace(dataset, train=dataset.mean_example())
+
+
 def build_state(config: Config, dataset: Dataset, info: DistInfo = DistInfo(),
                 device: torch.device = torch.device("cpu")) -> TrainingState:
     """Fresh networks, optimisers and random streams, all derived from ``config.seed``."""
     torch.manual_seed(config.seed)  # initialisation and dropout masks
     random.seed(config.seed)  # unused by gankit itself; seeded so that user callbacks repeat too
     np.random.seed(config.seed % 2**32)
-    G, D = build_networks(config, dataset)
+    G, D = build_networks(config, _for_networks(config, dataset))
     G, D = G.to(device), D.to(device)
     if info.active:  # the same initial weights everywhere, then per-rank dropout masks
         torch.manual_seed(config.seed + 1_000_003 * (info.rank + 1))

@@ -80,7 +80,7 @@ class TensorBoardLogger(Callback):
 
     def on_snapshot(self, engine: Engine) -> None:
         st = engine.state
-        real = engine.dataset.train[:engine.config.grid_size].to(st.device)
+        real = engine.dataset.head(engine.config.grid_size).to(st.device)
         with torch.no_grad(), torch.random.fork_rng(devices=[]), _eval_mode(st.G_sample, st.D):
             fake = st.G_sample(st.fixed_z.to(st.device))
             # D's raw outputs are logits; D(x) is their sigmoid (Section 3).

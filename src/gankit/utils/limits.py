@@ -11,7 +11,8 @@ Every reader of user files goes through these helpers:
   limit (a 17 MB gzip bomb expands to 4 GB; it is stopped at the limit);
 - :func:`load_npy` reads a ``.npy`` header first and checks that its shape times its item size
   (Python integers: no wrap-around) is exactly the data the file holds, and under a limit, before
-  NumPy allocates the array; it never unpickles.
+  NumPy allocates the array; it never unpickles. :func:`map_npy` makes the same checks and maps
+  the data instead of reading it (arrays larger than memory).
 
 They raise :class:`gankit.errors.DataError` with one line naming the file, the problem and what to
 do (``hint``).
@@ -147,43 +148,78 @@ def read_maybe_gzip(path: str | Path, limit: int, what: str = "file", hint: str 
     return raw
 
 
+def _npy_header(f: BinaryIO, path: str | Path, max_bytes: int, hint: str
+                ) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """(shape, fortran order, dtype, data offset) of the open ``.npy`` file ``f``, checked: a
+    header NumPy can parse, no Python objects, and shape x item size (Python ints: no wrap-around)
+    equal to the data the file holds and at most ``max_bytes``. A one-line DataError otherwise."""
+    fmt = np.lib.format
+    size = os.fstat(f.fileno()).st_size
+    try:
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(f)
+        elif version == (3, 0) and hasattr(fmt, "_read_array_header"):  # utf-8 field names
+            shape, fortran, dtype = fmt._read_array_header(f, version)
+        else:
+            raise ValueError(f"unsupported .npy format version {version}")
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as e:
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise DataError(f"cannot read {path} as a .npy array ({reason}); {hint}") from None
+    if dtype.hasobject:
+        raise DataError(f"{path} holds Python objects (dtype {dtype}), which gankit never "
+                        f"unpickles (allow_pickle=False); {hint} from a numeric array")
+    need = math.prod(int(n) for n in shape) * dtype.itemsize  # Python ints: cannot wrap
+    held = size - f.tell()
+    if need != held:
+        raise DataError(f"cannot read {path} as a .npy array (its header declares shape "
+                        f"{tuple(shape)} of {dtype}, {human_bytes(need)}, but the file holds "
+                        f"{human_bytes(max(held, 0))} of data: truncated or forged); {hint}")
+    if need > max_bytes:
+        raise DataError(f"{path} holds an array of shape {tuple(shape)} ({human_bytes(need)}), "
+                        f"more than the {human_bytes(max_bytes)} gankit reads here; use a "
+                        f"smaller array")
+    return tuple(int(n) for n in shape), bool(fortran), dtype, f.tell()
+
+
 def load_npy(path: str | Path, max_bytes: int, hint: str = "save the array with numpy.save"
              ) -> np.ndarray:
     """A ``.npy`` array, read safely: a regular file; its header parsed first; its shape x item
     size (Python ints) equal to the data the file holds and at most ``max_bytes``; never
     unpickled (object arrays are refused). Any problem is a one-line DataError ending in ``hint``."""
-    fmt = np.lib.format
     with open_regular(path, hint) as f:
-        size = os.fstat(f.fileno()).st_size
-        try:
-            version = fmt.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = fmt.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, fortran, dtype = fmt.read_array_header_2_0(f)
-            elif version == (3, 0) and hasattr(fmt, "_read_array_header"):  # utf-8 field names
-                shape, fortran, dtype = fmt._read_array_header(f, version)
-            else:
-                raise ValueError(f"unsupported .npy format version {version}")
-        except (ValueError, OSError, EOFError, SyntaxError, TypeError) as e:
-            reason = " ".join(str(e).split()) or type(e).__name__
-            raise DataError(f"cannot read {path} as a .npy array ({reason}); {hint}") from None
-        if dtype.hasobject:
-            raise DataError(f"{path} holds Python objects (dtype {dtype}), which gankit never "
-                            f"unpickles (allow_pickle=False); {hint} from a numeric array")
-        need = math.prod(int(n) for n in shape) * dtype.itemsize  # Python ints: cannot wrap
-        held = size - f.tell()
-        if need != held:
-            raise DataError(f"cannot read {path} as a .npy array (its header declares shape "
-                            f"{tuple(shape)} of {dtype}, {human_bytes(need)}, but the file holds "
-                            f"{human_bytes(max(held, 0))} of data: truncated or forged); {hint}")
-        if need > max_bytes:
-            raise DataError(f"{path} holds an array of shape {tuple(shape)} ({human_bytes(need)}), "
-                            f"more than the {human_bytes(max_bytes)} gankit reads here; use a "
-                            f"smaller array")
+        _npy_header(f, path, max_bytes, hint)
         f.seek(0)
         try:
             return np.load(f, allow_pickle=False)
         except (ValueError, OSError, EOFError) as e:
             reason = " ".join(str(e).split()) or type(e).__name__
             raise DataError(f"cannot read {path} as a .npy array ({reason}); {hint}") from None
+
+
+def npy_header(path: str | Path, max_bytes: int, hint: str = "save the array with numpy.save"
+               ) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, data offset) of a C-order ``.npy`` file, checked as :func:`load_npy` checks
+    it; nothing but the header is read."""
+    with open_regular(path, hint) as f:
+        shape, fortran, dtype, offset = _npy_header(f, path, max_bytes, hint)
+    if fortran:
+        raise DataError(f"cannot use {path}: its array is in Fortran order; {hint}")
+    return shape, dtype, offset
+
+
+def map_npy(path: str | Path, max_bytes: int, hint: str = "save the array with numpy.save"
+            ) -> np.memmap:
+    """A ``.npy`` array memory-mapped, not read: the same checks as :func:`load_npy` on its header
+    (C order only), then a copy-on-write map of the data (writes stay private to the process; the
+    file is never changed). Pages are read from disk when first touched, so the memory it costs
+    is the page cache's, which the system reclaims."""
+    with open_regular(path, hint) as f:
+        shape, fortran, dtype, offset = _npy_header(f, path, max_bytes, hint)
+        if fortran:
+            raise DataError(f"cannot map {path}: its array is in Fortran order; {hint}")
+        if math.prod(shape) == 0:  # mmap cannot map 0 bytes
+            return np.zeros(shape, dtype)
+        return np.memmap(f, dtype=dtype, mode="c", offset=offset, shape=shape)
