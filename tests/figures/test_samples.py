@@ -47,3 +47,23 @@ def test_a_run_draws_d_with_vector_samples_only(tiny, monkeypatch, preset, extra
     gankit.train(preset=preset, progress=False, **tiny, **extra)
     fakes = [d for name, d in calls if name.startswith("fakes-")]
     assert len(fakes) == 3 and set(fakes) == {has_d}
+
+
+def test_a_critics_scores_are_drawn_about_their_mean(tmp_path):
+    import numpy as np
+
+    from gankit.figures import save_samples
+
+    seen = []
+
+    def scores(points):  # a critic's raw scores: far from [0, 1]
+        values = 100.0 + points[:, 0]
+        seen.append(values)
+        return values
+
+    x = torch.randn(50, 2)
+    path = save_samples(x, tmp_path / "c.png", real=torch.randn(50, 2), D=scores, critic=True)
+    assert path.stat().st_size > 0 and seen and np.all(seen[0] > 90)
+    path = save_samples(torch.randn(50, 1), tmp_path / "c1.png", real=torch.randn(50, 1), D=scores,
+                        critic=True)
+    assert path.stat().st_size > 0

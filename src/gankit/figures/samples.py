@@ -38,17 +38,19 @@ def image_grid(images: torch.Tensor, ncols: int | None = None, pad: int = 1,
     return arr[:, :, 0] if c == 1 else arr
 
 
-#: D's probabilities at points ``[n, d]`` (numpy), for drawing D behind the samples.
+#: D's probabilities (a critic's scores) at points ``[n, d]`` (numpy), for drawing D behind the samples.
 DFunction = Callable[[np.ndarray], np.ndarray]
 
 
 def save_samples(x: torch.Tensor, path: str | Path, real: torch.Tensor | None = None,
-                 title: str | None = None, D: DFunction | None = None) -> Path:
+                 title: str | None = None, D: DFunction | None = None, critic: bool = False) -> Path:
     """Write a picture of samples ``x`` to ``path`` (PNG), atomically.
 
     Images become a grid; 1-D vectors a histogram; 2-D vectors a scatter plot (real data drawn
     behind in grey when ``real`` is given). With ``D``, vectors are drawn as Figure 1 does: D(x)
-    as a dashed curve over the histograms (1-D) or as a heat map behind the points (2-D). A full disk or a read-only folder is one
+    as a dashed curve over the histograms (1-D) or as a heat map behind the points (2-D); with
+    ``critic``, ``D`` gives a critic's scores f(x), which have no fixed level (f + c is as good a
+    critic), so they are drawn about their mean, on a symmetric scale. A full disk or a read-only folder is one
     :class:`~gankit.utils.disk.WriteFailed` line, and ``path`` keeps its old content.
     """
     path = Path(path)
@@ -58,13 +60,16 @@ def save_samples(x: torch.Tensor, path: str | Path, real: torch.Tensor | None = 
 
             Image.fromarray(image_grid(x)).save(tmp, format="PNG")
         else:
-            _plot_vectors(x, tmp, real, title, D)
+            _plot_vectors(x, tmp, real, title, D, critic)
     return path
 
 
 def _plot_vectors(x: torch.Tensor, path: Path, real: torch.Tensor | None, title: str | None,
-                  D: DFunction | None = None) -> None:
+                  D: DFunction | None = None, critic: bool = False) -> None:
     plt = pyplot()
+    if D is not None and critic:
+        scores = D
+        D = lambda points: (lambda f: f - f.mean())(scores(points))  # noqa: E731: about the mean
 
     x = x.detach().float().cpu().numpy()
     fig, ax = plt.subplots(figsize=(5, 5) if x.shape[1] >= 2 else (6, 3.5))
@@ -77,10 +82,15 @@ def _plot_vectors(x: torch.Tensor, path: Path, real: torch.Tensor | None, title:
                 lo, hi = ax.get_xlim()
                 grid = np.linspace(lo, hi, 400)[:, None]
                 ax2 = ax.twinx()
-                ax2.plot(grid[:, 0], D(grid), "--", color="blue", lw=1.2, label="D(x)")
-                ax2.axhline(0.5, ls=":", color="k", lw=0.8)
-                ax2.set_ylim(0, 1.02)
-                ax2.set_ylabel("D(x)")
+                values = D(grid)
+                label = "f(x) - mean" if critic else "D(x)"
+                ax2.plot(grid[:, 0], values, "--", color="blue", lw=1.2, label=label)
+                if critic:
+                    ax2.axhline(0.0, ls=":", color="k", lw=0.8)
+                else:
+                    ax2.axhline(0.5, ls=":", color="k", lw=0.8)
+                    ax2.set_ylim(0, 1.02)
+                ax2.set_ylabel(label)
                 ax2.legend(loc="upper left")
             ax.legend()
         else:
@@ -90,9 +100,11 @@ def _plot_vectors(x: torch.Tensor, path: Path, real: torch.Tensor | None, title:
                 c = np.linspace(lo, hi, 120)
                 gx, gy = np.meshgrid(c, c)
                 heat = D(np.stack([gx.ravel(), gy.ravel()], axis=1)).reshape(gx.shape)
+                top = max(float(np.abs(heat).max()), 1e-12) if critic else 1.0
                 im = ax.imshow(heat, origin="lower", extent=(lo, hi, lo, hi), cmap="RdBu_r",
-                               vmin=0, vmax=1, alpha=0.55)
-                fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="D(x)")
+                               vmin=-top if critic else 0.0, vmax=top, alpha=0.55)
+                fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04,
+                             label="critic f(x) - mean" if critic else "D(x)")
             if real is not None:
                 r = real[:5000].numpy()
                 ax.scatter(r[:, 0], r[:, 1], s=2, c="0.75", label="data")

@@ -30,6 +30,7 @@ from gankit.engine.session import session
 from gankit.engine.state import check_config, logger_names
 from gankit.errors import CheckpointError, ConfigError, DataError, GankitError
 from gankit.figures import plot_curves, save_samples
+from gankit.objectives import Objective
 from gankit.runs.checkpoint import (checkpoint_files, prune_checkpoints, restore_state,
                                     save_checkpoint, state_to_checkpoint)
 from gankit.runs.diagnosis import diagnose_run, write_report
@@ -81,23 +82,26 @@ class SampleGrids(Callback):
             alone = engine.config.pack == 1 and engine.config.minibatch_features == 0
             save_samples(x, self.folder / f"fakes-{st.step:06d}.png", real=engine.dataset.train,
                          title=f"step {st.step}",
-                         D=_d_probabilities(st.D, st.device) if alone else None)
+                         D=_d_values(st.D, st.device, engine.objective) if alone else None,
+                         critic=engine.objective.is_critic)
 
 
-def _d_probabilities(D: torch.nn.Module, device: torch.device):
-    """D(x) at numpy points, D in eval mode (no dropout) and its mode restored."""
+def _d_values(D: torch.nn.Module, device: torch.device, objective: Objective):
+    """D(x) at numpy points (a critic's score f(x)), D in eval mode (no dropout) and its mode
+    restored."""
+    to_value = objective.probability or (lambda out: out)
 
-    def probabilities(points):
+    def values(points):
         was = D.training
         D.eval()
         try:
             with torch.no_grad():
                 x = torch.as_tensor(points, dtype=torch.float32, device=device)
-                return torch.sigmoid(D(x)).flatten().cpu().numpy()  # D's raw outputs are logits
+                return to_value(D(x)).flatten().cpu().numpy()
         finally:
             D.train(was)
 
-    return probabilities
+    return values
 
 
 class Checkpoints(Callback):
