@@ -50,7 +50,8 @@ def save_samples(x: torch.Tensor, path: str | Path, real: torch.Tensor | None = 
     behind in grey when ``real`` is given). With ``D``, vectors are drawn as Figure 1 does: D(x)
     as a dashed curve over the histograms (1-D) or as a heat map behind the points (2-D); with
     ``critic``, ``D`` gives a critic's scores f(x), which have no fixed level (f + c is as good a
-    critic), so they are drawn about their mean, on a symmetric scale. A full disk or a read-only folder is one
+    critic), so they are drawn about their mean over the points shown, on a symmetric scale that
+    their values at those points span. A full disk or a read-only folder is one
     :class:`~gankit.utils.disk.WriteFailed` line, and ``path`` keeps its old content.
     """
     path = Path(path)
@@ -67,9 +68,15 @@ def save_samples(x: torch.Tensor, path: str | Path, real: torch.Tensor | None = 
 def _plot_vectors(x: torch.Tensor, path: Path, real: torch.Tensor | None, title: str | None,
                   D: DFunction | None = None, critic: bool = False) -> None:
     plt = pyplot()
-    if D is not None and critic:
-        scores = D
-        D = lambda points: (lambda f: f - f.mean())(scores(points))  # noqa: E731: about the mean
+    top = 1.0  # the colour scale's end: D's probabilities span [0, 1]
+    if D is not None and critic:  # scores about their mean over the points drawn, scaled to them
+        scores, pts = D, x.detach().float().cpu().numpy()
+        if real is not None:
+            pts = np.concatenate([pts, real[:5000].numpy()])
+        at_points = scores(pts)
+        centre = float(at_points.mean())
+        top = max(float(np.abs(at_points - centre).max()), 1e-12)
+        D = lambda points: scores(points) - centre  # noqa: E731
 
     x = x.detach().float().cpu().numpy()
     fig, ax = plt.subplots(figsize=(5, 5) if x.shape[1] >= 2 else (6, 3.5))
@@ -87,6 +94,7 @@ def _plot_vectors(x: torch.Tensor, path: Path, real: torch.Tensor | None, title:
                 ax2.plot(grid[:, 0], values, "--", color="blue", lw=1.2, label=label)
                 if critic:
                     ax2.axhline(0.0, ls=":", color="k", lw=0.8)
+                    ax2.set_ylim(-1.05 * top, 1.05 * top)
                 else:
                     ax2.axhline(0.5, ls=":", color="k", lw=0.8)
                     ax2.set_ylim(0, 1.02)
@@ -100,7 +108,6 @@ def _plot_vectors(x: torch.Tensor, path: Path, real: torch.Tensor | None, title:
                 c = np.linspace(lo, hi, 120)
                 gx, gy = np.meshgrid(c, c)
                 heat = D(np.stack([gx.ravel(), gy.ravel()], axis=1)).reshape(gx.shape)
-                top = max(float(np.abs(heat).max()), 1e-12) if critic else 1.0
                 im = ax.imshow(heat, origin="lower", extent=(lo, hi, lo, hi), cmap="RdBu_r",
                                vmin=-top if critic else 0.0, vmax=top, alpha=0.55)
                 fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04,
