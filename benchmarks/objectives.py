@@ -23,8 +23,13 @@ Protocol (issue 21; after Lucic et al. 2018, "Are GANs Created Equal?"):
   against the known mixture (the toys have no finite data set to hold out: the validation is a
   seed of its own). Then ``--seeds`` are trained with the chosen factor and reported.
 - **Scores.** Toys: ``toy_modes`` on 2,500 samples (modes, % HQ within 3 sigma, KL of the HQ
-  histogram to uniform). A seed **fails** when it diverged or missed a mode. Mean ± standard error
-  over the seeds.
+  histogram to uniform); a seed **fails** when it diverged or missed a mode. Stacked MNIST
+  (``--datasets stacked_mnist`` and ``stacked_mnist_hard``, D with 1/4 of G's filters):
+  ``stacked_modes26k``; fails below 900 modes. MNIST: FD, precision / recall / density / coverage
+  and confident classes on gankit's classifier features against the test images, Parzen beside
+  them; tuning runs are scored by FD to the *validation* images; fails when a digit class is
+  missing. The image data sets use the ``dcgan-mnist`` conv nets at ``--width``. Mean ± standard
+  error over the seeds.
 
 Every run's row is appended to the JSON-lines file beside ``--out`` as it finishes (an interrupted
 benchmark keeps what it has); ``--from-json`` rebuilds the table from it.
@@ -56,7 +61,11 @@ DATASETS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "stacked_mnist": ("dcgan-mnist", "stacked_modes26k", {"dataset": "stacked_mnist"}),
     # the Unrolled-GAN setting (Metz et al. 2017): D with 1/4 of G's filters (--width / 4)
     "stacked_mnist_hard": ("dcgan-mnist", "stacked_modes26k", {"dataset": "stacked_mnist"}),
+    # MNIST on the same conv nets: FD, precision / recall / density / coverage and classes on
+    # gankit's classifier features (protocol 2), Parzen (Table 1) beside them
+    "mnist": ("dcgan-mnist", "mnist_fd10k", {"dataset": "mnist"}),
 }
+MNIST_METRICS = ("mnist_fd10k", "mnist_pr10k", "mnist_classes10k", "parzen")
 #: case -> (label, preset modifier or None, overrides on top of it)
 CASES: dict[str, tuple[str, str | None, dict[str, Any]]] = {
     "gan": ("GAN (paper's objective, non-saturating G; Adam 2e-4, beta1 0.5)", None,
@@ -118,12 +127,36 @@ def run_one(job: Mapping[str, Any]) -> dict[str, Any]:
     except TrainingDiverged as e:
         row.update(diverged=True, modes=0, hq_percent=0.0, kl=None, error=str(e)[:200])
     else:
-        result = evaluate(run, [DATASETS[job["dataset"]][1]], seed=SAMPLE_SEED)[0]
-        row.update(diverged=False, modes=result["modes"], hq_percent=result.get("hq_percent"),
-                   kl=result["kl"], run_dir=str(run.path))
+        row.update(diverged=False, run_dir=str(run.path))
+        if job["dataset"] == "mnist":
+            row.update(mnist_scores(run, job["phase"]))
+        else:
+            result = evaluate(run, [DATASETS[job["dataset"]][1]], seed=SAMPLE_SEED)[0]
+            row.update(modes=result["modes"], hq_percent=result.get("hq_percent"), kl=result["kl"])
     row.update(train_seconds=round(time.perf_counter() - t0, 1),
                cpu_seconds=round(time.process_time() - c0, 1))
     return row
+
+
+def mnist_scores(run, phase: str) -> dict[str, Any]:
+    """MNIST: tuning runs are scored by FD to the *validation* images' features (the test images,
+    the reported metrics' reference, are never used to choose); reported runs by every metric."""
+    from gankit.data import load_dataset
+    from gankit.metrics import evaluate
+    from gankit.metrics import features as F
+    from gankit.metrics.mnist_eval import feature_space
+
+    if phase == "tune":
+        space = feature_space(load_dataset("mnist", run.config.data_dir))
+        fake = space.embed(run.sample(10_000, SAMPLE_SEED))[1]
+        return {"val_fd": F.frechet_distance_of(space.ceiling, fake)}
+    out: dict[str, Any] = {}
+    for result in evaluate(run, list(MNIST_METRICS), seed=SAMPLE_SEED):
+        name = result["metric"]
+        for key in ("fd", "precision", "recall", "density", "coverage", "classes", "ll_mean"):
+            if key in result:
+                out[f"{name}.{key}"] = result[key]
+    return out
 
 
 #: Stacked MNIST: a seed fails below this many of the 1,000 modes (gankit.diagnose's threshold)
@@ -131,13 +164,21 @@ STACKED_FAIL = 900
 
 
 def failed(row: Mapping[str, Any]) -> bool:
+    if row["dataset"] == "mnist":  # diverged, or a digit class missing from G's samples
+        return bool(row["diverged"]) or row.get("mnist_classes10k.classes", 0) < 10
     if row["dataset"].startswith("stacked_mnist"):
         return bool(row["diverged"]) or row["modes"] < STACKED_FAIL
     return bool(row["diverged"]) or row["modes"] < N_MODES[row["dataset"]]
 
 
 def score(row: Mapping[str, Any]) -> tuple[float, float]:
-    """A run's validation score, higher is better: modes, then % HQ (toys) or -KL (Stacked MNIST)."""
+    """A run's validation score, higher is better: modes, then % HQ (toys) or -KL (Stacked MNIST);
+    MNIST: -FD to the validation images."""
+    if "val_fd" in row:
+        fd = row["val_fd"]
+        return (-fd if isinstance(fd, (int, float)) and math.isfinite(fd) else -math.inf, 0.0)
+    if row.get("diverged"):
+        return (-math.inf, -math.inf)
     second = row.get("hq_percent")
     if second is None:
         kl = row.get("kl")
@@ -158,8 +199,8 @@ def run_jobs(jobs: Sequence[dict], workers: int, log: Path) -> list[dict]:
             rows.append(row)
             with open(log, "a") as f:
                 f.write(json.dumps(row) + "\n")
-            print(json.dumps({k: row[k] for k in ("phase", "dataset", "case", "seed", "lr_factor",
-                                                   "modes", "hq_percent", "kl", "cpu_seconds")}),
+            print(json.dumps({k: v for k, v in row.items() if k not in ("runs_dir", "overrides",
+                                                                         "run_dir", "error")}),
                   flush=True)
     return rows
 
@@ -184,6 +225,31 @@ def summarize(rows: Sequence[Mapping[str, Any]], dataset: str) -> list[list[str]
     return table
 
 
+#: MNIST's table: (column, key of a reported row, digits)
+MNIST_COLUMNS = (("FD (test)", "mnist_fd10k.fd", 1), ("precision", "mnist_pr10k.precision", 3),
+                 ("recall", "mnist_pr10k.recall", 3), ("density", "mnist_pr10k.density", 3),
+                 ("coverage", "mnist_pr10k.coverage", 3), ("classes", "mnist_classes10k.classes", 1),
+                 ("Parzen LL", "parzen.ll_mean", 1))
+
+
+def summarize_mnist(rows: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    table = []
+    for case in CASES:
+        tune = [r for r in rows if r["dataset"] == "mnist" and r["case"] == case and r["phase"] == "tune"]
+        rep = [r for r in rows if r["dataset"] == "mnist" and r["case"] == case and r["phase"] == "report"]
+        if not rep:
+            continue
+        factors = ", ".join(f"{r['lr_factor']:g}: {r.get('val_fd', float('nan')):.1f}"
+                            for r in sorted(tune, key=lambda r: r["lr_factor"]))
+        cells = [fmt_ms([r[key] for r in rep if key in r], digits, len(rep))
+                 for _, key, digits in MNIST_COLUMNS]
+        table.append([CASES[case][0], f"{rep[0]['lr_factor']:g} ({factors})", *cells,
+                      f"{sum(failed(r) for r in rep)}/{len(rep)}",
+                      f"{rep[0]['steps']:,} x (k {rep[0]['k']} + 1)",
+                      f"{mean_se([r['cpu_seconds'] for r in rep])[0]:.0f}"])
+    return table
+
+
 def render(rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> str:
     out = ["# Objectives compared (issue 21)", "",
            f"Generated by `{meta['command']}` on {meta['date']}; {meta['machine']}.", "",
@@ -192,6 +258,15 @@ def render(rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> str:
            "trained on the reported seeds). ± is the standard error over seeds; a seed fails when "
            "it diverged or missed a mode.", ""]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        if dataset == "mnist":
+            out += ["## MNIST (a seed fails when it diverged or a digit class is missing)", "",
+                    "| case | lr factor chosen (tuning seed: FD to the validation images) | "
+                    + " | ".join(c for c, _, _ in MNIST_COLUMNS)
+                    + " | failed seeds | generator steps x (critic steps + 1) | CPU s per run |",
+                    "|---" * (len(MNIST_COLUMNS) + 5) + "|"]
+            out += ["| " + " | ".join(r) + " |" for r in summarize_mnist(rows)]
+            out.append("")
+            continue
         k = N_MODES[dataset]
         fail = (f"fewer than {STACKED_FAIL} modes" if dataset.startswith("stacked_mnist")
                 else "a missed mode")
@@ -223,8 +298,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--runs-dir", default="/tmp/gankit-objectives")
     ap.add_argument("--out", default="benchmarks/results/objectives.md")
     ap.add_argument("--from-json", default=None)
-    ap.add_argument("--data-dir", default=None, help="MNIST's IDX files (stacked_mnist)")
-    ap.add_argument("--width", type=int, default=16, help="conv nets' width (stacked_mnist)")
+    ap.add_argument("--data-dir", default=None, help="MNIST's IDX files (mnist, stacked_mnist)")
+    ap.add_argument("--width", type=int, default=16, help="conv nets' width (mnist, stacked_mnist)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     log = Path(args.from_json) if args.from_json else out.with_suffix(".jsonl")
@@ -242,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         factors = [float(f) for f in args.lr_factors.split(",")]
         common = dict(updates=args.updates, runs_dir=args.runs_dir)
         conv = {"data_dir": args.data_dir, "conv_width": args.width}
-        extra = {"stacked_mnist": conv,
+        extra = {"stacked_mnist": conv, "mnist": conv,
                  "stacked_mnist_hard": {**conv, "d_conv_width": max(1, args.width // 4)}}
         tune_jobs = [dict(common, phase="tune", case=c, dataset=d, seed=args.tune_seed, lr_factor=f,
                           overrides=extra.get(d, {}))

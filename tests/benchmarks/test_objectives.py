@@ -54,3 +54,17 @@ def test_a_seed_fails_on_a_missed_mode_or_divergence(ob):
     assert not ob.failed({"dataset": "ring8", "diverged": False, "modes": 8})
     assert ob.failed({"dataset": "grid25", "diverged": True, "modes": 25})
     assert not ob.failed({"dataset": "stacked_mnist", "diverged": False, "modes": 950})
+
+
+def test_mnist_tuning_uses_validation_fd_and_a_missing_class_fails(ob):
+    rows = [{"lr_factor": 1.0, "val_fd": 80.0}, {"lr_factor": 3.0, "val_fd": 60.0},
+            {"lr_factor": 10.0, "val_fd": float("nan")}]
+    assert ob.choose_factor(rows) == 3.0
+    assert ob.failed({"dataset": "mnist", "diverged": False, "mnist_classes10k.classes": 9.0})
+    assert not ob.failed({"dataset": "mnist", "diverged": False, "mnist_classes10k.classes": 10.0})
+    table = ob.summarize_mnist([
+        {"dataset": "mnist", "case": "gan", "phase": "tune", "lr_factor": 1.0, "val_fd": 60.0},
+        {"dataset": "mnist", "case": "gan", "phase": "report", "lr_factor": 1.0, "steps": 10, "k": 1,
+         "cpu_seconds": 5.0, "diverged": False, "mnist_fd10k.fd": 50.0,
+         "mnist_classes10k.classes": 10.0, "parzen.ll_mean": 200.0}])
+    assert table[0][2] == "50.0" and table[0][-4] == "200.0" and table[0][-3] == "0/1"
