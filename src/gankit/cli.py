@@ -64,8 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train a GAN. Flags override --config, which overrides --preset.")
     t.add_argument("--config", metavar="FILE", help="TOML or YAML file with config.json's keys")
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
-    t.add_argument("--resume", metavar="RUN", help="continue a run folder (or one of its "
-                   "checkpoints) exactly, in the same folder; --steps is its new total")
+    t.add_argument("--resume", metavar="RUN", nargs="+", help="continue a run folder (or one of "
+                   "its checkpoints) exactly, in the same folder; --steps is its new total. "
+                   "Several folders: resume them as one group (those of a --seeds/--sweep run)")
+    t.add_argument("--seeds", metavar="LIST", help="train one member per seed as one group in "
+                   "this process, each in its own run folder: 0-7, or 0,3,5")
+    t.add_argument("--sweep", metavar="KEY=V1,V2", nargs="+", help="one member per value (every "
+                   "combination, for each of --seeds) of scalar hyperparameters: lr, lr_g, lr_d, "
+                   "momentum, momentum_final, adam_beta1, adam_beta2, label_smoothing, r1_gamma, "
+                   "r2_gamma, instance_noise, g_ema")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files "
                    "into the run folder (the same as adding tensorboard to --loggers; needs "
@@ -132,11 +139,13 @@ def _flag_overrides(args: argparse.Namespace) -> dict:
 def _train(args: argparse.Namespace) -> int:
     from gankit.runs.train import train
 
+    if args.seeds or args.sweep or (args.resume and len(args.resume) > 1):
+        return _train_group(args)
     if args.resume:
         if args.config or args.dry_run:
             raise GankitError("--resume uses the config stored in the run's checkpoint; drop "
                               "--config/--dry-run (only --steps and bookkeeping flags may change)")
-        run = train(resume=args.resume, progress=not args.quiet, **_flag_overrides(args))
+        run = train(resume=args.resume[0], progress=not args.quiet, **_flag_overrides(args))
     else:
         config = check_config(resolve_config(file=args.config, **_flag_overrides(args)))
         if args.dry_run:
@@ -152,6 +161,35 @@ def _train(args: argparse.Namespace) -> int:
               file=sys.stderr)
     print(run.path)  # the last line: the run folder, for scripts
     return 130 if run.interrupted else 0
+
+
+def _train_group(args: argparse.Namespace) -> int:
+    """--seeds / --sweep (or --resume with several folders): many members as one group."""
+    from gankit.runs.group import members, parse_seeds, parse_sweep, resume_many, train_many
+
+    if args.resume:
+        if args.seeds or args.sweep or args.config or args.dry_run:
+            raise GankitError("--resume of a group uses the configs stored in its checkpoints; "
+                              "drop --seeds/--sweep/--config/--dry-run")
+        overrides = _flag_overrides(args)
+        runs = resume_many(args.resume, progress=not args.quiet, overrides=overrides)
+    else:
+        base = resolve_config(file=args.config, **_flag_overrides(args))
+        configs = members(base, parse_seeds(args.seeds) if args.seeds else None,
+                          parse_sweep(args.sweep or []))
+        if args.dry_run:
+            print("[" + ",\n".join(c.to_json() for c in configs) + "]")
+            return 0
+        runs = train_many(configs, progress=not args.quiet)
+    failed = [r for r in runs if getattr(r, "error", None) is not None]
+    print(f"trained {len(runs) - len(failed)} of {len(runs)} members to step "
+          f"{max(r.step for r in runs)}" + (f"; {len(failed)} diverged (see their report.md)"
+                                           if failed else ""))
+    for run in runs:
+        print(run.path)
+    if any(r.interrupted for r in runs):
+        return 130
+    return 1 if failed else 0
 
 
 def _sample(args: argparse.Namespace) -> int:

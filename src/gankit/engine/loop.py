@@ -105,23 +105,32 @@ class Engine:
         self.pending: dict[str, torch.Tensor] = {}
         self.pending_n = 0
         self.run_dir: Path | None = None  # the run folder, when gankit.runs.train attaches one
+        self.t_start = time.perf_counter()  # wall-clock origin of state.elapsed (set by run())
 
     # --- one iteration -------------------------------------------------------------------------
     def iterate(self) -> dict[str, torch.Tensor]:
         """One training iteration (Algorithm 1) at this step's scheduled lr and momentum."""
         cfg, st = self.config, self.state
-        st.schedule_values = apply_schedules(cfg, st.opt_G, st.opt_D, st.step, st.stream.epoch)
+        self.begin_iteration()
         # bf16 autocast: matmuls in bfloat16, weights and optimiser state in float32; softplus
-        # (the losses) is on autocast's float32 list. No loss scaling is needed for bf16. No cast
-        # cache: it would keep D's pre-update bf16 weights for the next of k D steps.
-        with torch.autocast(st.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16",
-                            cache_enabled=False):
+        # (the losses) is on autocast's float32 list. No loss scaling is needed for bf16.
+        with autocast(cfg, st.device):
             stats = training_iteration(st.G, st.D, st.opt_G, st.opt_D, st.next_real,
                                        lambda: st.next_noise(cfg.batch, cfg), self.objective, cfg.k,
                                        cfg.schedule, self.G_train, self.D_train, self.remedies())
-        st.update_ema(cfg.g_ema)
-        st.step += 1
+        self.end_iteration()
         return stats
+
+    def begin_iteration(self) -> None:
+        """Before an iteration: this step's scheduled learning rates (and momentum)."""
+        st = self.state
+        st.schedule_values = apply_schedules(self.config, st.opt_G, st.opt_D, st.step,
+                                             st.stream.epoch)
+
+    def end_iteration(self) -> None:
+        """After an iteration: G's weight average, and the step count."""
+        self.state.update_ema(self.config.g_ema)
+        self.state.step += 1
 
     def remedies(self) -> Remedies:
         """This step's remedies; instance noise decays linearly to 0 at the last step."""
@@ -135,7 +144,7 @@ class Engine:
     # --- the loop ------------------------------------------------------------------------------
     def run(self) -> "Engine":
         cfg, st = self.config, self.state
-        t_start = time.perf_counter() - st.elapsed
+        self.t_start = time.perf_counter() - st.elapsed
         ended = False
         try:
             # The first Ctrl-C anywhere in here (also while on_start or on_end write files) stops
@@ -144,37 +153,43 @@ class Engine:
             with StopFlag() as stop:
                 self._call("on_start")
                 while st.step < cfg.steps:
-                    stats = self.iterate()
-                    for key, v in stats.items():
-                        self.pending[key] = self.pending[key] + v if key in self.pending else v.clone()
-                    self.pending_n += 1
-                    self._call("on_step", stats)
-                    on_grid = st.step % cfg.log_every == 0
-                    log_now = on_grid or st.step == cfg.steps
-                    # Ranks agree on stopping only at log steps, so no rank leaves a collective early.
-                    stop_now = (any_rank(stop.requested, self.dist, st.device) if log_now
-                                else False) if self.dist.active else stop.requested
-                    last = st.step == cfg.steps or stop_now
-                    if log_now or last:
-                        st.elapsed = time.perf_counter() - t_start
-                        row = self._log_row(self.pending, self.pending_n)  # collective: rank means
-                        if on_grid:  # off the grid (Ctrl-C, the last step) the interval goes on
-                            self.pending, self.pending_n = {}, 0
-                        self._call("on_log", row)
-                        self.check_finite(row)
-                    if st.step % cfg.snapshot_every == 0 or last:
-                        st.elapsed = time.perf_counter() - t_start
-                        self.check_finite({})  # weights: identical on every rank
-                        self.saved_last = last
-                        self._call("on_snapshot")
-                    if stop_now:
-                        self.interrupted = True
+                    if self.after_iteration(self.iterate(), stop.requested):
                         break
                 self._call("on_end")
             ended = True
         finally:
             self._close(failing=not ended)
         return self
+
+    def after_iteration(self, stats: dict[str, torch.Tensor], stop_requested: bool) -> bool:
+        """Everything after an iteration's updates: sums for the log, ``on_step``, a log row and
+        a snapshot when due. True when the loop must stop here (the last step, or a Ctrl-C)."""
+        cfg, st = self.config, self.state
+        for key, v in stats.items():
+            self.pending[key] = self.pending[key] + v if key in self.pending else v.clone()
+        self.pending_n += 1
+        self._call("on_step", stats)
+        on_grid = st.step % cfg.log_every == 0
+        log_now = on_grid or st.step == cfg.steps
+        # Ranks agree on stopping only at log steps, so no rank leaves a collective early.
+        stop_now = (any_rank(stop_requested, self.dist, st.device) if log_now
+                    else False) if self.dist.active else stop_requested
+        last = st.step == cfg.steps or stop_now
+        if log_now or last:
+            st.elapsed = time.perf_counter() - self.t_start
+            row = self._log_row(self.pending, self.pending_n)  # collective: rank means
+            if on_grid:  # off the grid (Ctrl-C, the last step) the interval goes on
+                self.pending, self.pending_n = {}, 0
+            self._call("on_log", row)
+            self.check_finite(row)
+        if st.step % cfg.snapshot_every == 0 or last:
+            st.elapsed = time.perf_counter() - self.t_start
+            self.check_finite({})  # weights: identical on every rank
+            self.saved_last = last
+            self._call("on_snapshot")
+        if stop_now:
+            self.interrupted = True
+        return last
 
     def _close(self, failing: bool) -> None:
         """``on_close`` on every callback. While an error propagates (a full disk, a second
@@ -237,6 +252,13 @@ class Engine:
         if bad:
             raise TrainingDiverged(f"training diverged: {', '.join(bad)} became NaN/Inf by step "
                                    f"{self.state.step}", bad, self.state.step)
+
+
+def autocast(config: Config, device: torch.device):
+    """The iteration's precision: bf16 autocast when ``config.precision`` is bf16 (no cast cache:
+    it would keep D's pre-update bf16 weights for the next of k D steps)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16",
+                          cache_enabled=False)
 
 
 def _grad_norm(net: torch.nn.Module) -> float:

@@ -27,7 +27,7 @@ from gankit.engine.loggers import LOGGERS
 from gankit.engine.distributed import DistInfo, broadcast_path, mean_across_ranks
 from gankit.engine.loop import Aborted, Engine, TrainingDiverged
 from gankit.engine.session import session
-from gankit.engine.state import check_config, logger_names
+from gankit.engine.state import TrainingState, check_config, logger_names
 from gankit.errors import CheckpointError, ConfigError, DataError, GankitError
 from gankit.figures import plot_curves, save_samples
 from gankit.objectives import Objective
@@ -263,9 +263,12 @@ def _error_text(e: BaseException) -> str:
     return (getattr(e, "strerror", None) or str(e).splitlines()[0]) if str(e) else type(e).__name__
 
 
-def _run(config: Config, dataset: Dataset, run_dir: Path, progress: bool,
-         callbacks: Sequence[CallbackLike], info: DistInfo, device, restore=None) -> Run:
-    """Build the engine with the run folder's callbacks (then the caller's), run it, return a Run."""
+def build_engine(config: Config, dataset: Dataset, run_dir: Path, progress: bool,
+                 callbacks: Sequence[CallbackLike] = (), info: DistInfo = DistInfo(),
+                 device=torch.device("cpu"), state: TrainingState | None = None
+                 ) -> tuple[Engine, "Checkpoints"]:
+    """An engine whose callbacks fill ``run_dir`` (loggers, status, sample grids, checkpoints,
+    curves, the caller's callbacks, the end-of-run report), and its checkpoint callback."""
     if info.is_main:
         with writing(run_dir / "checkpoints"):
             (run_dir / "checkpoints").mkdir(exist_ok=True)
@@ -278,8 +281,15 @@ def _run(config: Config, dataset: Dataset, run_dir: Path, progress: bool,
     own: list[Callback] = [*loggers, RunStatus(run_dir), SampleGrids(run_dir), checkpoints,
                           Curves(run_dir)]
     extra = [cb if isinstance(cb, Callback) else OnSnapshot(cb) for cb in callbacks]
-    engine = Engine(config, dataset, [*own, *extra, DiagnosisReport(run_dir)], info, device)
+    engine = Engine(config, dataset, [*own, *extra, DiagnosisReport(run_dir)], info, device, state)
     engine.run_dir = run_dir
+    return engine, checkpoints
+
+
+def _run(config: Config, dataset: Dataset, run_dir: Path, progress: bool,
+         callbacks: Sequence[CallbackLike], info: DistInfo, device, restore=None) -> Run:
+    """Build the engine with the run folder's callbacks (then the caller's), run it, return a Run."""
+    engine, checkpoints = build_engine(config, dataset, run_dir, progress, callbacks, info, device)
     if restore is not None:
         restore(engine)
     if info.is_main and progress:
@@ -390,23 +400,35 @@ def _resume(path: Path, progress: bool, overrides: dict[str, Any],
                           f"recorded in branch.json); {run_dir} is left as it was", file=sys.stderr)
             out = Path(target)
 
-            def restore(engine: Engine) -> None:
-                restore_state(engine.state, tensors, meta)
-                pending_from_meta(engine, meta.get("log_interval"))
-                if info.is_main and not branch:  # rows after the checkpoint: redone
-                    _write_stats(out / "stats.jsonl", _stats_until(out / "stats.jsonl", step, drop_row))
-                    metrics = read_jsonl(out / "metrics.jsonl")
-                    redone = [r for r in metrics if _step_after(r, step)]
-                    if redone:
-                        _write_stats(out / "metrics.jsonl",
-                                     [r for r in metrics if not _step_after(r, step)])
-                    write_text_atomic(out / "config.json", config.to_json() + "\n")
-                if info.is_main:
-                    print(f"gankit: resuming {out} from {ckpt.name} (step {step} of {config.steps})",
-                          file=sys.stderr)
+            restore = restorer(out, ckpt, tensors, meta, config, drop_row, branch, info)
 
             with lock_new:
                 return _run(config, dataset, out, progress, callbacks, info, device, restore)
+
+
+def restorer(out: Path, ckpt: Path, tensors: dict, meta: dict, config: Config, drop_row: bool,
+             branch: bool, info: DistInfo) -> Callable[[Engine], None]:
+    """What resuming does to a freshly built engine: the checkpoint's state and pending log
+    interval put back; in the original folder, the rows logged after the checkpoint removed (they
+    are redone) and config.json rewritten (e.g. a new --steps)."""
+    step = int(meta["step"])
+
+    def restore(engine: Engine) -> None:
+        restore_state(engine.state, tensors, meta)
+        pending_from_meta(engine, meta.get("log_interval"))
+        if info.is_main and not branch:  # rows after the checkpoint: redone
+            _write_stats(out / "stats.jsonl", _stats_until(out / "stats.jsonl", step, drop_row))
+            metrics = read_jsonl(out / "metrics.jsonl")
+            redone = [r for r in metrics if _step_after(r, step)]
+            if redone:
+                _write_stats(out / "metrics.jsonl",
+                             [r for r in metrics if not _step_after(r, step)])
+            write_text_atomic(out / "config.json", config.to_json() + "\n")
+        if info.is_main:
+            print(f"gankit: resuming {out} from {ckpt.name} (step {step} of {config.steps})",
+                  file=sys.stderr)
+
+    return restore
 
 
 def _check_data_fits(dataset: Dataset, config: Config, tensors: dict, meta: dict) -> None:
