@@ -108,3 +108,22 @@ def test_a_diverging_member_is_stopped_and_the_others_go_on(capsys):
     assert g.outcomes[1].error is not None and engines[1].state.step < 30
     assert differing(lone(configs[0], data), engines[0].state) == []
     assert "member 1" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_group_on_the_gpu_follows_its_lone_runs():
+    """On a GPU each member draws its dropout masks from its own CUDA stream, as a lone CUDA run
+    draws them from the global one; batched kernels round differently, hence a tolerance."""
+    config = resolve_config(preset="digits", **SMALL, steps=20, device="cuda")
+    data = _load_data(config)
+    cuda = torch.device("cuda")
+    configs = [dataclasses.replace(config, seed=s) for s in (0, 1)]
+    states, streams = build_member_states(configs, data, cuda)
+    engines = [Engine(c, data, [], state=s, device=cuda) for c, s in zip(configs, states)]
+    Group(engines, streams).run()
+    for config_i, engine in zip(configs, engines):
+        alone = Engine(config_i, data, [], device=cuda).run().state
+        for key, w in weights(alone).items():
+            if w.dtype.is_floating_point and w.numel() > 1:
+                mine = weights(engine.state)[key]
+                assert ((mine - w).norm() / w.norm().clamp_min(1e-12)).item() < 1e-2, key

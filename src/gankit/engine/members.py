@@ -33,27 +33,42 @@ from gankit.nets.stacked import MemberRandom
 
 @dataclass
 class MemberRandomState:
-    """A member's stand-ins for the global generators (torch, Python, numpy)."""
+    """A member's stand-ins for the global generators (torch's CPU one, and the GPU's when the
+    member trains there; Python's and numpy's)."""
 
     torch_gen: torch.Generator
     python: Any = None
     numpy: Any = None
+    cuda_gen: torch.Generator | None = None
 
     @classmethod
-    def capture(cls) -> "MemberRandomState":
+    def capture(cls, device: torch.device = torch.device("cpu")) -> "MemberRandomState":
         gen = torch.Generator()
         gen.set_state(torch.get_rng_state())
-        return cls(gen, random.getstate(), np.random.get_state())
+        cuda_gen = None
+        if device.type == "cuda":
+            cuda_gen = torch.Generator(device=device)
+            cuda_gen.set_state(torch.cuda.get_rng_state(device))
+        return cls(gen, random.getstate(), np.random.get_state(), cuda_gen)
+
+    @property
+    def device_gen(self) -> torch.Generator:
+        """The stream of the member's device: what its dropout masks and instance noise use."""
+        return self.cuda_gen if self.cuda_gen is not None else self.torch_gen
 
 
 @contextmanager
 def member_globals(rs: MemberRandomState) -> Iterator[None]:
-    """The global generators are member i's inside the block (and its stream keeps what the block
+    """The global generators are member i's inside the block (and its streams keep what the block
     drew); the caller's are put back after."""
-    saved = torch.get_rng_state(), random.getstate(), np.random.get_state()
+    cuda = rs.cuda_gen.device if rs.cuda_gen is not None else None
+    saved = (torch.get_rng_state(), random.getstate(), np.random.get_state(),
+             torch.cuda.get_rng_state(cuda) if cuda is not None else None)
     torch.set_rng_state(rs.torch_gen.get_state())
     random.setstate(rs.python)
     np.random.set_state(rs.numpy)
+    if cuda is not None:
+        torch.cuda.set_rng_state(rs.cuda_gen.get_state(), cuda)
     try:
         yield
     finally:
@@ -62,6 +77,9 @@ def member_globals(rs: MemberRandomState) -> Iterator[None]:
         torch.set_rng_state(saved[0])
         random.setstate(saved[1])
         np.random.set_state(saved[2])
+        if cuda is not None:
+            rs.cuda_gen.set_state(torch.cuda.get_rng_state(cuda))
+            torch.cuda.set_rng_state(saved[3], cuda)
 
 
 def build_member_states(configs: Sequence[Config], dataset: Dataset,
@@ -74,7 +92,7 @@ def build_member_states(configs: Sequence[Config], dataset: Dataset,
     try:
         for config in configs:
             states.append(build_state(config, dataset, device=device))
-            streams.append(MemberRandomState.capture())
+            streams.append(MemberRandomState.capture(device))
     finally:
         torch.set_rng_state(saved[0])
         random.setstate(saved[1])
@@ -103,7 +121,7 @@ class Group:
         self.step_fn = StackedStep([e.state for e in self.engines], self.engines[0].objective,
                                    first.k, first.schedule, first.batch,
                                    [e.config for e in self.engines],
-                                   MemberRandom([rs.torch_gen for rs in self.streams]))
+                                   MemberRandom([rs.device_gen for rs in self.streams]))
         self.outcomes = [MemberOutcome() for _ in self.engines]
         self.interrupted = False
 
