@@ -1,5 +1,8 @@
 """One configuration object per run: every default lives here, once.
 
+Over 400 lines on purpose: it is the one list of every field with its default, its help text and its
+check (the CLI's flags are built from it), which is the point of having a single config.
+
 Resolution order (later wins): the dataclass defaults < a preset (a record of presets.py, maybe
 with modifiers: ``paper-mnist+ema``) < a config file (TOML/YAML) < explicit overrides (CLI flags or
 keyword arguments). The resolved config is saved as ``config.json`` in the run folder and inside

@@ -1,5 +1,8 @@
 """Convergence and mode-collapse verdicts from a run's logged statistics (and metrics, if any).
 
+Over 400 lines on purpose: the verdicts decide together (one precedence, one set of calibrated
+thresholds), so they are kept in one module a reader can check against each other.
+
 The paper names two failures: the game may not converge, and G may collapse many z onto few x.
 :func:`diagnose` turns ``stats.jsonl`` rows (``Loss/D``, ``Loss/G``, ``Prob/D(x)``, ``Prob/D(G(z))``,
 ``step``; optionally ``Grad/D``, ``Grad/G``, ``Grad/D_input_real``, ``Diversity/G``),

@@ -1,5 +1,8 @@
 """``train(config) -> Run``: the engine, given a run folder and the callbacks that fill it.
 
+Over 400 lines on purpose: starting, resuming, branching and restarting a run folder share their
+rules (locks, the run folder's callbacks, what a resume redoes), kept in one place.
+
 The run folder's callbacks (sample grids, checkpoints, curves, loggers, the end-of-run diagnosis)
 are the only difference between this and any other use of :class:`~gankit.engine.loop.Engine`.
 Resume rules live here too: a resumed run continues exactly, in the same folder, unless it
