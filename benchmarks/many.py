@@ -92,7 +92,11 @@ def time_stacked(config, data, M, warmup, device) -> float:
 
 
 def kernel(config, data, M, repeats=5) -> dict:
-    """D forward + backward on [M, 2 batch] examples: stacked layers vs vmap(functional_call)."""
+    """D forward + backward on [M, 2 batch] examples: stacked layers vs vmap(functional_call).
+
+    D in eval mode (no dropout) for both: gankit's dropout draws its mask in place on an unbatched
+    tensor, which vmap refuses for per-member randomness (and a member's masks must come from its
+    own stream anyway, which vmap's batched randomness cannot give)."""
     from torch.func import functional_call, stack_module_state, vmap
 
     from gankit.nets.stacked import MemberRandom, Stacked
@@ -100,7 +104,7 @@ def kernel(config, data, M, repeats=5) -> dict:
     configs = [dataclasses.replace(config, seed=s) for s in range(M)]
     states, streams = build_member_states(configs, data)
     x = torch.rand(M, 2 * config.batch, *data.sample_shape)
-    Ds = [st.D for st in states]
+    Ds = [st.D.eval() for st in states]
     params, buffers = stack_module_state(Ds)
     base = Ds[0]
 
