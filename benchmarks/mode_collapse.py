@@ -223,30 +223,48 @@ def _write(data: Mapping[str, Any], md: Path, js: Path) -> None:
 
 def run_case(dataset: str, arch: str, case: Mapping[str, Any], seed: int, steps: int,
              runs_dir: str, sample_seed: int, common: Mapping[str, str] = {}) -> dict[str, Any]:
+    """One seed of a case, as a lone run."""
+    return run_case_seeds(dataset, arch, case, [seed], steps, runs_dir, sample_seed, common,
+                          group=False)[0]
+
+
+def run_case_seeds(dataset: str, arch: str, case: Mapping[str, Any], seeds: Sequence[int],
+                   steps: int, runs_dir: str, sample_seed: int, common: Mapping[str, str] = {},
+                   group: bool = True) -> list[dict[str, Any]]:
+    """Every seed of a case: one group trained at once (``gankit train --seeds``), or lone runs."""
     import gankit
     from gankit.config import resolve_config
-    from gankit.runs.diagnosis import diagnose_run
     from gankit.metrics import evaluate
+    from gankit.runs.diagnosis import diagnose_run
+    from gankit.runs.group import members, train_many
 
     preset = dataset if arch == "toy" else f"{dataset}-pacgan"
     base_lr = resolve_config(preset).lr_g
     overrides = {**common, **train_overrides(case, base_lr)}
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    run = gankit.train(progress=False, preset=preset, seed=seed, steps=steps, runs_dir=runs_dir,
-                       threads=1, log_every=max(1, steps // 50), snapshot_every=steps, **overrides)
-    seconds = time.perf_counter() - t0
-    row = evaluate(run, ["toy_modes"], seed=sample_seed)[0]
-    try:
-        verdicts = [v.kind for v in diagnose_run(run.path, compute_toy_metrics=False)]
-    except Exception as e:  # a diagnosis problem must not lose the benchmark's numbers
-        verdicts = [f"no diagnosis ({type(e).__name__})"]
-    return {"dataset": dataset, "case": case["case"], "label": case["label"], "seed": seed,
-            "preset": preset, "overrides": overrides, "steps": steps, "modes": row["modes"],
-            "hq_percent": row["hq_percent"], "kl": row["kl"], "train_seconds": round(seconds, 2),
-            "steps_per_s": steps / seconds, "load_1min": load0, "verdicts": verdicts,
-            "run_dir": str(run.path),
-            "real": {k: row[f"real_{k}"] for k in ("modes", "hq_percent", "kl")}}
+    settings = dict(preset=preset, steps=steps, runs_dir=runs_dir, threads=1,
+                    log_every=max(1, steps // 50), snapshot_every=steps, **overrides)
+    if group:
+        runs = train_many(members(resolve_config(**settings), seeds), progress=False)
+    else:
+        runs = [gankit.train(progress=False, seed=seed, **settings) for seed in seeds]
+    seconds = (time.perf_counter() - t0) / len(seeds)  # per run (a group shares its time)
+    rows = []
+    for seed, run in zip(seeds, runs):
+        row = evaluate(run, ["toy_modes"], seed=sample_seed)[0]
+        try:
+            verdicts = [v.kind for v in diagnose_run(run.path, compute_toy_metrics=False)]
+        except Exception as e:  # a diagnosis problem must not lose the benchmark's numbers
+            verdicts = [f"no diagnosis ({type(e).__name__})"]
+        rows.append({"dataset": dataset, "case": case["case"], "label": case["label"],
+                     "seed": seed, "preset": preset, "overrides": overrides, "steps": steps,
+                     "modes": row["modes"], "hq_percent": row["hq_percent"], "kl": row["kl"],
+                     "train_seconds": round(seconds, 2), "steps_per_s": steps / seconds,
+                     "load_1min": load0, "verdicts": verdicts, "run_dir": str(run.path),
+                     "group": group,
+                     "real": {k: row[f"real_{k}"] for k in ("modes", "hq_percent", "kl")}})
+    return rows
 
 
 def preset_summary(name: str, overrides: Mapping[str, Any] | None = None) -> str:
@@ -279,6 +297,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a config override for every case, e.g. lr_decay=1.001 (repeatable)")
     ap.add_argument("--note", default="", help="a paragraph to put in the results file")
+    ap.add_argument("--group", action="store_true", help="train each case's seeds at once as one "
+                    "group (gankit train --seeds): member i is the lone run with seed i")
     ap.add_argument("--from-json", default=None, help="only re-render the markdown from this JSON")
     args = ap.parse_args(argv)
 
@@ -324,22 +344,34 @@ def main(argv: Sequence[str] | None = None) -> None:
     t_start = time.perf_counter()
     print(f"mode_collapse: {total} runs of {args.steps} steps ({args.arch} nets); runs in {runs_dir}; "
           f"load {meta['load_start']}", flush=True)
-    for seed in seeds:  # outer loop: an interrupted benchmark has every case at the same seeds
-        for d in datasets:
-            for case in cases[d]:
-                r = run_case(d, args.arch, case, seed, args.steps, runs_dir, args.sample_seed, common)
-                data["real"][d] = r.pop("real")
-                data["runs"].append(r)
-                done = len(data["runs"])
-                elapsed = time.perf_counter() - t_start
-                meta["load_end"] = _load()
-                meta["wall_minutes"] = round(elapsed / 60, 1)
-                _write(data, md, js)
-                kl = f"{r['kl']:.3f}" if math.isfinite(r["kl"]) else "nan"
-                print(f"[{done}/{total}] {d} {case['case']} seed {seed}: modes {r['modes']:g} "
-                      f"HQ {r['hq_percent']:.1f}% KL {kl} | {r['steps_per_s']:.0f} steps/s, "
-                      f"load {meta['load_end']}, eta {elapsed / done * (total - done) / 60:.1f} min "
-                      f"| {','.join(r['verdicts'])}", flush=True)
+    def batches():
+        if args.group:  # a case's seeds train together
+            for d in datasets:
+                for case in cases[d]:
+                    yield run_case_seeds(d, args.arch, case, seeds, args.steps, runs_dir,
+                                         args.sample_seed, common)
+        else:  # outer loop: an interrupted benchmark has every case at the same seeds
+            for seed in seeds:
+                for d in datasets:
+                    for case in cases[d]:
+                        yield [run_case(d, args.arch, case, seed, args.steps, runs_dir,
+                                        args.sample_seed, common)]
+
+    for rows in batches():
+        for r in rows:
+            d, seed, name = r["dataset"], r["seed"], r["case"]
+            data["real"][d] = r.pop("real")
+            data["runs"].append(r)
+            done = len(data["runs"])
+            elapsed = time.perf_counter() - t_start
+            meta["load_end"] = _load()
+            meta["wall_minutes"] = round(elapsed / 60, 1)
+            _write(data, md, js)
+            kl = f"{r['kl']:.3f}" if math.isfinite(r["kl"]) else "nan"
+            print(f"[{done}/{total}] {d} {name} seed {seed}: modes {r['modes']:g} "
+                  f"HQ {r['hq_percent']:.1f}% KL {kl} | {r['steps_per_s']:.0f} steps/s, "
+                  f"load {meta['load_end']}, eta {elapsed / done * (total - done) / 60:.1f} min "
+                  f"| {','.join(r['verdicts'])}", flush=True)
     _write(data, md, js)
     for d in datasets:
         print(f"\n{d}\n" + format_table(data["runs"], d, data["real"].get(d)))

@@ -62,3 +62,14 @@ def test_architecture_summary_shows_the_common_overrides(mc):
     assert "G 256x256x256" in shipped and "R1 1" in shipped and "G weight average 0.999" in shipped
     changed = mc.preset_summary("grid25", {"lr_decay": "1.001", "g_hidden": "64,64"})
     assert "divided by 1.001 per step" in changed and "G 64x64" in changed and changed != shipped
+
+
+def test_a_group_of_seeds_scores_what_lone_runs_score(mc, tmp_path):
+    """--group trains a case's seeds at once: each member is its lone run, so the scores agree."""
+    case = mc.parse_case("lrs", "ring8")
+    common = {"g_hidden": "16,16", "d_hidden": "16,16", "grid_size": "64"}
+    grouped = mc.run_case_seeds("ring8", "toy", case, [0, 1], 30, str(tmp_path / "g"), 0, common)
+    lone = [mc.run_case("ring8", "toy", case, s, 30, str(tmp_path / "l"), 0, common) for s in (0, 1)]
+    assert [r["group"] for r in grouped] == [True, True]
+    for g, one in zip(grouped, lone):
+        assert (g["seed"], g["modes"], g["hq_percent"]) == (one["seed"], one["modes"], one["hq_percent"])
