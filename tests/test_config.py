@@ -125,7 +125,8 @@ def test_every_old_name_resolves_to_the_same_values_and_learning_rates(name):
     assert {k: new[k] for k in old} == old
     # fields added since, at values that change nothing: the same maths, the same logs
     added = {"g_input": "z", "loggers": "", "image_alpha": "white", "objective": "gan",
-             "d_spectral_norm": False, "wgan_clip": 0.01, "gp_lambda": 10.0, "d_conv_width": 0}  # the last two: unused by gan
+             "d_spectral_norm": False, "wgan_clip": 0.01, "gp_lambda": 10.0, "d_conv_width": 0,  # the last two: unused by gan
+             "cuda_graph": False}
     assert set(new) - set(old) == {"lr_schedule", *added}
     assert {k: new[k] for k in added} == added
     # the old second phase, now lr_schedule: the same rates bit for bit, up to 200,000 updates

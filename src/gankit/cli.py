@@ -139,7 +139,8 @@ def _flag_overrides(args: argparse.Namespace) -> dict:
 def _train(args: argparse.Namespace) -> int:
     from gankit.runs.train import train
 
-    if args.seeds or args.sweep or (args.resume and len(args.resume) > 1):
+    if (args.seeds or args.sweep or args.cuda_graph  # a graph replays the group's step
+            or (args.resume and len(args.resume) > 1)):
         return _train_group(args)
     if args.resume:
         if args.config or args.dry_run:

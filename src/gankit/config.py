@@ -180,6 +180,8 @@ class Config:
     threads: int = _f(0, "CPU threads for torch; 0 = automatic")
     device: str = _f("auto", "cpu, cuda or auto (cuda when a GPU is available)")
     precision: str = _f("fp32", "fp32, or bf16 autocast for the networks (losses stay float32)")
+    cuda_graph: bool = _f(False, "GPU only: replay each training iteration as one CUDA graph "
+                          "(dropout masks then come from the GPU's shared stream)")
     dist_timeout: int = _f(120, "seconds a distributed collective may wait (e.g. for a dead rank) "
                                 "before the job fails")
 

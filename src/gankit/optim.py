@@ -118,7 +118,10 @@ def apply_schedules(config: Config, opt_G, opt_D, step: int, epoch: int) -> dict
     mom = momentum(epoch, config) if config.optimizer == "sgd" else None
     for opt, lr in ((opt_G, lr_g), (opt_D, lr_d)):
         for group in opt.param_groups:
-            group["lr"] = lr
+            if isinstance(group["lr"], torch.Tensor):  # a CUDA graph reads it: written in place
+                group["lr"].fill_(lr)
+            else:
+                group["lr"] = lr
             if mom is not None:
                 group["momentum"] = mom
     if mom is not None:

@@ -26,6 +26,7 @@ import torch
 from gankit.config import Config
 from gankit.data import Dataset
 from gankit.engine.loop import Engine, StopFlag, TrainingDiverged, autocast
+from gankit.engine.cuda_graph import GraphedStep
 from gankit.engine.stacked_step import StackedStep
 from gankit.engine.state import TrainingState, build_state
 from gankit.nets.stacked import MemberRandom
@@ -122,6 +123,8 @@ class Group:
                                    first.k, first.schedule, first.batch,
                                    [e.config for e in self.engines],
                                    MemberRandom([rs.device_gen for rs in self.streams]))
+        if first.cuda_graph and self.engines[0].state.device.type == "cuda":
+            self.step_fn = GraphedStep(self.step_fn)
         self.outcomes = [MemberOutcome() for _ in self.engines]
         self.interrupted = False
 

@@ -85,16 +85,14 @@ class StackedStep:
                         losses[i] = losses[i] + gamma / 2 * grad[i].pow(2).flatten(1).sum(1).mean()
         return torch.stack(losses), real, fake
 
-    def d_step(self, remedies: Sequence[Remedies]) -> dict[str, Tensor]:
-        x_real, z = self.next_real(), self.next_noise()
+    def d_step(self, remedies: Sequence[Remedies], x_real: Tensor, z: Tensor) -> dict[str, Tensor]:
         with torch.no_grad():  # G gets no gradient during the D step
             x_fake = self.G(z)
         losses, real, fake = self.d_objective(x_real, x_fake, remedies)
         self._update(self.D, [st.opt_D for st in self.states], losses)
         return {"Loss/D": losses.detach(), "real_logits": real.detach(), "fake_logits": fake.detach()}
 
-    def g_step(self, remedies: Sequence[Remedies]) -> dict[str, Tensor]:
-        z = self.next_noise()
+    def g_step(self, remedies: Sequence[Remedies], z: Tensor) -> dict[str, Tensor]:
         self.D.requires_grad_(False)  # D's parameters get no gradient during the G step
         try:
             fake = self._noisy(self.G(z), [r.instance_noise for r in remedies])
@@ -105,9 +103,9 @@ class StackedStep:
             self.D.requires_grad_(True)
         return {"Loss/G": losses.detach()}
 
-    def simultaneous_step(self, remedies: Sequence[Remedies]) -> dict[str, Tensor]:
+    def simultaneous_step(self, remedies: Sequence[Remedies], x_real: Tensor, z: Tensor
+                          ) -> dict[str, Tensor]:
         """algorithm1.simultaneous_step for all members: both players' gradients from one pass."""
-        x_real, z = self.next_real(), self.next_noise()
         x_fake = self.G(z)
         losses_D, real, fake = self.d_objective(x_real, x_fake, remedies)
         losses_G = torch.stack([self.objective.g_loss(fake[i]) for i in range(len(remedies))])
@@ -133,16 +131,42 @@ class StackedStep:
         for opt in optimizers:
             opt.step()
 
+    def draw_inputs(self) -> list[Tensor]:
+        """Every minibatch and noise batch of one iteration, in the order a lone run draws them:
+        (x, z) per D update, then z for G (or (x, z) for the simultaneous update)."""
+        inputs: list[Tensor] = []
+        for _ in range(self.k if self.schedule == "alternating" else self.k - 1):
+            inputs += [self.next_real(), self.next_noise()]
+        if self.schedule == "alternating":
+            inputs.append(self.next_noise())
+        else:
+            inputs += [self.next_real(), self.next_noise()]
+        return inputs
+
+    def compute(self, remedies: Sequence[Remedies], inputs: Sequence[Tensor]) -> dict[str, Tensor]:
+        """The iteration's updates on drawn inputs; statistics stacked over members."""
+        stats: dict[str, Tensor] = {}
+        it = iter(inputs)
+        for _ in range(self.k if self.schedule == "alternating" else self.k - 1):
+            stats = self.d_step(remedies, next(it), next(it))
+        if self.schedule == "alternating":
+            stats.update(self.g_step(remedies, next(it)))
+        else:
+            stats = self.simultaneous_step(remedies, next(it), next(it))
+        real, fake = stats.pop("real_logits"), stats.pop("fake_logits")
+        stats.update(stacked_output_stats(real, fake, self.objective))
+        return stats
+
     def iterate(self, remedies: Sequence[Remedies]) -> list[dict[str, Tensor]]:
         """One iteration for every member; the statistics of member i, as a lone run logs them."""
-        stats: dict[str, Tensor] = {}
-        d_updates = self.k if self.schedule == "alternating" else self.k - 1
-        for _ in range(d_updates):
-            stats = self.d_step(remedies)
-        if self.schedule == "alternating":
-            stats.update(self.g_step(remedies))
-        else:
-            stats = self.simultaneous_step(remedies)
-        real, fake = stats.pop("real_logits"), stats.pop("fake_logits")
-        return [{**{key: v[i] for key, v in stats.items()},
-                 **d_output_stats(real[i], fake[i], self.objective)} for i in range(len(remedies))]
+        return per_member(self.compute(remedies, self.draw_inputs()), len(self.states))
+
+
+def stacked_output_stats(real: Tensor, fake: Tensor, objective: Objective) -> dict[str, Tensor]:
+    """algorithm1.d_output_stats of each member, stacked: ``[M]`` per statistic."""
+    rows = [d_output_stats(real[i], fake[i], objective) for i in range(len(real))]
+    return {key: torch.stack([row[key] for row in rows]) for key in rows[0]}
+
+
+def per_member(stats: dict[str, Tensor], M: int) -> list[dict[str, Tensor]]:
+    return [{key: v[i] for key, v in stats.items()} for i in range(M)]

@@ -43,19 +43,25 @@ class Unsupported(ValueError):
 class MemberRandom:
     """Each member's own stream for what a lone run draws from PyTorch's global generator
     (dropout masks, instance noise): generator i starts where member i's lone run would be after
-    building its networks, so member i draws the numbers its lone run draws, in the same order."""
+    building its networks, so member i draws the numbers its lone run draws, in the same order.
 
-    def __init__(self, generators: Sequence[torch.Generator]):
-        self.generators = list(generators)
+    ``MemberRandom.shared()`` draws every member's numbers from the global generator in one call
+    instead: what a CUDA graph can capture (it replays the default generator only). The members'
+    masks are then as random, but no longer their lone runs'.
+    """
 
-    def uniform(self, shape: Sequence[int], device: torch.device) -> Tensor:
+    def __init__(self, generators: Sequence[torch.Generator] | None):
+        self.generators = list(generators) if generators is not None else None
+
+    @classmethod
+    def shared(cls) -> "MemberRandom":
+        return cls(None)
+
+    def uniform(self, M: int, shape: Sequence[int], device: torch.device) -> Tensor:
         """``[M, *shape]`` of U(0, 1), row i from member i's stream (as ``torch.empty(shape).uniform_()``)."""
+        if self.generators is None:
+            return torch.empty((M, *shape), device=device).uniform_()
         return torch.stack([torch.empty(tuple(shape), device=device).uniform_(generator=g)
-                            for g in self.generators])
-
-    def normal(self, shape: Sequence[int], device: torch.device) -> Tensor:
-        """``[M, *shape]`` of N(0, 1), row i from member i's stream (as ``torch.randn(shape)``)."""
-        return torch.stack([torch.randn(tuple(shape), device=device, generator=g)
                             for g in self.generators])
 
 
@@ -254,7 +260,7 @@ def _dropout(m: Dropout, s: Stacked) -> Forward:
             return x * 0
         if s.random is None:
             raise Unsupported("stacked dropout needs the members' random streams")
-        mask = s.random.uniform(x.shape[1:], x.device).ge_(m.p)
+        mask = s.random.uniform(x.shape[0], x.shape[1:], x.device).ge_(m.p)
         return x * mask.mul_(1.0 / (1.0 - m.p)).to(x.dtype)
     return forward
 

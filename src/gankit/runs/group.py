@@ -19,6 +19,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Sequence
 
+import torch
+
 from gankit.config import Config, coerce, config_from_dict
 from gankit.engine.callbacks import Callback
 from gankit.engine.loop import Aborted, Engine
@@ -108,6 +110,13 @@ def check_group(configs: Sequence[Config]) -> None:
     if unsupported:
         raise ConfigError(f"{', '.join(unsupported)} cannot train as a group yet; train these "
                           f"seeds one run at a time")
+    if c.cuda_graph:
+        if c.device == "cpu" or not torch.cuda.is_available():
+            raise ConfigError("--cuda-graph needs a CUDA GPU (none is available here); drop "
+                              "--cuda-graph")
+        if any(cfg.instance_noise > 0 for cfg in configs):
+            raise ConfigError("--cuda-graph cannot hold instance noise (its std changes every "
+                              "step); drop --instance-noise or --cuda-graph")
 
 
 class GroupProgress(Callback):

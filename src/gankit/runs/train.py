@@ -204,6 +204,9 @@ def train(config: Config | None = None, *, progress: bool = True, resume: str | 
     elif overrides:
         config = resolve_config(**{**config.to_dict(), **overrides})
     check_config(config.validate())
+    if config.cuda_graph:
+        raise ConfigError("--cuda-graph trains through the group engine: use `gankit train "
+                          "--cuda-graph` or gankit.runs.group.train_many([config])")
     with session(config) as (info, device):
         dataset = _load_data(config)
         path, lock = _made_on_rank0(  # only rank 0 creates and writes the run folder
