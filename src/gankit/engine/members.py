@@ -7,7 +7,9 @@ itself is shared: :class:`~gankit.engine.stacked_step.StackedStep` updates all m
 
 What a lone run draws from PyTorch's global generator (dropout masks, instance noise, anything a
 callback draws) member i draws from its own stream, swapped in around its callbacks, so that its
-checkpoints hold the random state its lone run would hold there and resume like one. A member whose
+checkpoints hold the random state its lone run would hold there and resume like one (Python's and
+numpy's generators, which gankit does not use, are swapped around the hooks of steps that log,
+snapshot or end; a callback's ``on_step`` that draws from them shares them). A member whose
 loss or weights become NaN/Inf is stopped and reported; the others go on.
 """
 
@@ -59,28 +61,32 @@ class MemberRandomState:
 
 
 @contextmanager
-def member_globals(rs: MemberRandomState) -> Iterator[None]:
+def member_globals(rs: MemberRandomState, everything: bool = True) -> Iterator[None]:
     """The global generators are member i's inside the block (and its streams keep what the block
-    drew); the caller's are put back after."""
+    drew); the caller's are put back after. ``everything=False`` swaps torch's only (Python's and
+    numpy's take ~0.4 ms a member: too slow for every step of a small net)."""
     cuda = rs.cuda_gen.device if rs.cuda_gen is not None else None
-    saved = (torch.get_rng_state(), random.getstate(), np.random.get_state(),
-             torch.cuda.get_rng_state(cuda) if cuda is not None else None)
+    saved_torch = torch.get_rng_state()
+    saved_cuda = torch.cuda.get_rng_state(cuda) if cuda is not None else None
+    if everything:
+        saved_py, saved_np = random.getstate(), np.random.get_state()
+        random.setstate(rs.python)
+        np.random.set_state(rs.numpy)
     torch.set_rng_state(rs.torch_gen.get_state())
-    random.setstate(rs.python)
-    np.random.set_state(rs.numpy)
     if cuda is not None:
         torch.cuda.set_rng_state(rs.cuda_gen.get_state(), cuda)
     try:
         yield
     finally:
         rs.torch_gen.set_state(torch.get_rng_state())
-        rs.python, rs.numpy = random.getstate(), np.random.get_state()
-        torch.set_rng_state(saved[0])
-        random.setstate(saved[1])
-        np.random.set_state(saved[2])
+        torch.set_rng_state(saved_torch)
         if cuda is not None:
             rs.cuda_gen.set_state(torch.cuda.get_rng_state(cuda))
-            torch.cuda.set_rng_state(saved[3], cuda)
+            torch.cuda.set_rng_state(saved_cuda, cuda)
+        if everything:
+            rs.python, rs.numpy = random.getstate(), np.random.get_state()
+            random.setstate(saved_py)
+            np.random.set_state(saved_np)
 
 
 def build_member_states(configs: Sequence[Config], dataset: Dataset,
@@ -133,10 +139,14 @@ class Group:
         return [i for i, o in enumerate(self.outcomes) if o.error is None and not o.closed]
 
     def _member(self, i: int, hook: str, *args: Any) -> Any:
-        """A member engine's method, with the member's random streams as the global ones; a
-        divergence stops this member only."""
+        """A member engine's method, with the member's random streams as the global ones (Python's
+        and numpy's too on steps that log, snapshot or end: the hooks that might draw from them);
+        a divergence stops this member only."""
         engine = self.engines[i]
-        with member_globals(self.streams[i]):
+        cfg, step = engine.config, engine.state.step
+        everything = (hook != "after_iteration" or step % cfg.log_every == 0
+                      or step % cfg.snapshot_every == 0 or step >= cfg.steps or bool(args[-1]))
+        with member_globals(self.streams[i], everything):
             try:
                 return getattr(engine, hook)(*args)
             except TrainingDiverged as e:
