@@ -9,6 +9,8 @@ folders; after a warm-up) of:
 - ``lone``: one run, today's loop (``Engine``), M = 1 only: the baseline;
 - ``stacked``: M members as one group (``Group``: batched matmuls, grouped convolutions, each
   member's own optimiser steps);
+- ``graphed`` (``--device cuda`` only): the same group with ``--cuda-graph``, the iteration
+  replayed from one CUDA graph (timed after its eager warm-up and capture);
 
 interleaved (lone, stacked M=8, stacked M=64, lone, ...) and repeated, and prints one JSON line per
 (nets, impl, M) with the median steps/s of the group, the steps/s per member, and the ratio of
@@ -81,8 +83,8 @@ def time_lone(config, data, warmup, device) -> float:
     return (config.steps - warmup) / (clock.t1 - clock.t0)
 
 
-def time_stacked(config, data, M, warmup, device) -> float:
-    configs = [dataclasses.replace(config, seed=s) for s in range(M)]
+def time_stacked(config, data, M, warmup, device, graph=False) -> float:
+    configs = [dataclasses.replace(config, seed=s, cuda_graph=graph) for s in range(M)]
     states, streams = build_member_states(configs, data, torch.device(device))
     clock = Clock(warmup)
     engines = [Engine(c, data, [clock] if i == 0 else [], state=s, device=torch.device(device))
@@ -152,6 +154,9 @@ def main() -> None:
                         time_lone(config, data, warmup, args.device))
                 results.setdefault(("stacked", M), []).append(
                     time_stacked(config, data, M, warmup, args.device))
+                if args.device == "cuda":  # the same group, replayed from one CUDA graph
+                    results.setdefault(("graphed", M), []).append(
+                        time_stacked(config, data, M, warmup + 3, args.device, graph=True))
         lone = statistics.median(results[("lone", 1)])
         load = os.getloadavg()[0]
         for (impl, M), rates in results.items():
