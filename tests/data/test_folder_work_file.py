@@ -150,3 +150,16 @@ def test_a_cache_of_the_older_format_is_decoded_again(tmp_path, capsys):
     again = load_folder(str(d), image_size=8, quiet=True)
     assert "written by an older gankit" in capsys.readouterr().err
     assert not again.report.from_cache and torch.equal(again.train, first.train)
+
+
+def test_an_entry_whose_rows_moved_is_updated_file_by_file(tmp_path, monkeypatch, capsys):
+    d = tmp_path / "d"
+    write_folder(d, 8)
+    load_folder(str(d), image_size=8, image_channels="rgb", quiet=True)  # rows moved: a gap
+    write_folder(d / "new", 3, start=50)
+    again = load_folder(str(d), image_size=8, image_channels="rgb", quiet=True)
+    assert "decoding 7 new or changed files, reusing 8 decoded images" in capsys.readouterr().err
+    monkeypatch.setenv("GANKIT_DATA", str(tmp_path / "fresh"))
+    fresh = load_folder(str(d), image_size=8, image_channels="rgb", quiet=True)
+    assert again.report.used == fresh.report.used and torch.equal(again.train, fresh.train)
+    assert torch.equal(again.mean, fresh.mean)

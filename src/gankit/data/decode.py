@@ -40,7 +40,9 @@ MAX_PIXELS = 4096 * 4096       # decoded pixels per image (after a JPEG's reduce
 PIXEL_BUDGET = MAX_PIXELS      # decoded pixels in flight in one decoding process (one image at the limit runs alone)
 MAX_FILE_BYTES = 256_000_000   # a larger file is skipped unread (hashing it would take long)
 POOL_MIN_FILES = 256  # fewer files to decode: in this process (a pool takes about a second to start)
-_POOL_BATCH = 16      # files per task sent to a worker (~0.1 s of work: few messages)
+#: Files per task sent to a worker (~50 ms of work at 64 px): each task costs the parent pickling
+#: and the pool's threads' time, and its results carry no pixels, so tasks are not small.
+_POOL_BATCH = 64
 _GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
 
 
@@ -109,15 +111,18 @@ def decode_into(path: Path, slot: int, size: int, alpha: str, budget: _PixelBudg
 
 
 def _decode_batch(root: str, rels: list[str], slots: list[int], size: int, alpha: str,
-                  rows: RowFile | None) -> tuple[list[Decoded | str], np.ndarray | None]:
+                  rows: RowFile | None) -> tuple[list[tuple | str], np.ndarray | None]:
     """A worker's task: a few files decoded one after the other (one image in memory at a time,
     so the pool holds at most ``workers`` images of at most MAX_PIXELS), their rows written; the
-    results, and the pixel sum of the rows written."""
+    results (a :class:`Decoded`'s fields as a tuple: the cheapest to send), and the pixel sum of
+    the rows written."""
     budget = _PixelBudget(PIXEL_BUDGET)
     writer = RowWriter(rows) if rows is not None else None
     try:
         out = [decode_into(Path(root) / rel, slot, size, alpha, budget, writer)
                for rel, slot in zip(rels, slots)]
+        out = [r if isinstance(r, str) else (r.pixels, r.gray, r.digest, r.upscaled,
+                                             r.transparent) for r in out]
         return out, (writer.take_sum() if writer is not None else None)
     finally:
         if writer is not None:
@@ -156,7 +161,7 @@ def decoded_in_order(root: Path, rels: list[str], slots: list[int], size: int, a
                 pending.append(pool.submit(_decode_batch, str(root), *b, size, alpha, rows))
             if total is not None:
                 add_sum(total)
-            yield from done
+            yield from (r if isinstance(r, str) else Decoded(*r) for r in done)
     finally:  # finished, interrupted or failed: the queued tasks are dropped, running ones end
         pool.shutdown(wait=True, cancel_futures=True)
 

@@ -180,7 +180,7 @@ def _sort_out(root: Path, files: list[ListedFile], size: int, alpha: str
     # a path that resolves to a file already seen is a duplicate; the real file (not a link) is
     # preferred as the one kept, then the first in sorted order
     for e in sorted(files, key=lambda e: (e.link, e.rel)):
-        suffix = Path(e.rel).suffix.lower()
+        suffix = _suffix(e.rel)
         if e.kind != "file":
             report.skipped.append((e.rel, f"{e.kind}, not a regular file (only regular files are "
                                           f"read)"))
@@ -193,6 +193,13 @@ def _sort_out(root: Path, files: list[ListedFile], size: int, alpha: str
             first_of_target[e.target] = e.rel
             candidates.append(e)
     return report, sorted(candidates, key=lambda e: e.rel)
+
+
+def _suffix(rel: str) -> str:
+    """``PurePath(rel).suffix.lower()``, without building a path (200,000 of them take seconds)."""
+    name = rel.rpartition("/")[2]
+    i = name.rfind(".")
+    return name[i:].lower() if 0 < i < len(name) - 1 else ""
 
 
 # --- decoding a folder into its cache ------------------------------------------------------------------
@@ -261,13 +268,13 @@ def _build(root: Path, files: list[ListedFile], key: str, size: int, channels: s
         slots = [r.row for r in work.records if r.status == "used"]
         return CacheEntry(report, work.records, work.pixels(slots, c == 1), None)
     try:
-        mean, records = write_entry(key, work, report, work.records)
+        mean = write_entry(key, work, report)
     except BaseException:
         work.close()  # the work files stay: unless its rows were being moved, nothing is lost
         raise
     work.close(remove=True)
     pixels = map_pixels(folder / f"{key}.npy", (n, c, size, size))
-    return CacheEntry(report, records, pixels, mean)
+    return CacheEntry(report, None, pixels, mean)
 
 
 def _decode_into(work: WorkFiles | MemoryWork, root: Path, candidates: list[ListedFile],

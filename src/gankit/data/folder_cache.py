@@ -4,7 +4,8 @@ type and link target, the resolution, the colour mode and the alpha policy.
 
 An entry ``KEY`` is ``KEY.npy`` (the uint8 pixels ``[N, C, S, S]``, memory-mapped, never a
 pickle), ``KEY.files.tsv`` (every used, skipped and duplicate file), ``KEY.records.jsonl`` (each
-file's :class:`Record`, read only to update the entry when the folder changes) and ``KEY.json``
+file's :class:`Record`: the decoding's journal, read only to update the entry when the folder
+changes) and ``KEY.json``
 (the report and the mean example), written last and atomically: an entry without it is
 incomplete and never read. A damaged or foreign entry is reported and decoded again.
 """
@@ -13,11 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import json
 import os
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -25,7 +25,7 @@ import numpy as np
 
 from gankit.errors import DataError
 from gankit.data.folder_report import FolderReport
-from gankit.data.image_cache import Record, WorkFiles, map_pixels
+from gankit.data.image_cache import Record, WorkFiles, finished_records, map_pixels
 from gankit.utils.atomic import atomic_path
 from gankit.utils.cache import cache_dir
 from gankit.utils.disk import writing
@@ -33,7 +33,7 @@ from gankit.utils.limits import read_bounded
 
 CACHE_VERSION = 2  # bump when the decoding changes, so old caches are not reused
 #: Of the cache entry's files (3: per-file records and the mean example; 4: KEY.npy is the work
-#: file itself, with a 128-byte header; records name each used file's row in it).
+#: file itself, with a 128-byte header, and KEY.records.jsonl the decoding's journal).
 CACHE_FORMAT = 4
 
 
@@ -138,8 +138,8 @@ def read_entry(key: str, quiet: bool = False, records: bool = False) -> CacheEnt
         if not np.isfinite(mean).all():
             raise ValueError("its mean image is not finite")
         if records:
-            text = read_bounded(Path(f"{base}.records.jsonl"), 1 << 31, "cache records")
-            records = [Record.from_json(json.loads(line)) for line in text.splitlines()]
+            records = finished_records(read_bounded(Path(f"{base}.records.jsonl"), 1 << 31,
+                                                    "cache records"))
         else:
             records = None
     except (OSError, ValueError, KeyError, TypeError, AttributeError, DataError) as e:
@@ -165,19 +165,17 @@ def previous_entry(key: str) -> CacheEntry | None:
     return None
 
 
-def write_entry(key: str, work: WorkFiles, report: FolderReport, records: list[Record]
-                ) -> tuple[np.ndarray, list[Record]]:
-    """Make the work file ``key.npy`` (:meth:`WorkFiles.finish` in place, then a rename: the
-    pixels are never copied), write ``key.files.tsv`` (the full list), ``key.records.jsonl``
-    (each file's :class:`Record`, with its row in the cache, to update the entry later), then
-    ``key.json`` atomically (last: the entry is complete), and delete older entries for the same
-    folder and options. Returns the mean example (also kept in ``key.json``) and the records."""
+def write_entry(key: str, work: WorkFiles, report: FolderReport) -> np.ndarray:
+    """Make the work file ``key.npy`` and the journal ``key.records.jsonl``
+    (:meth:`WorkFiles.finish` in place, then renames: the pixels are never copied), write
+    ``key.files.tsv`` (the full list), then ``key.json`` atomically (last: the entry is complete),
+    and delete older entries for the same folder and options. Returns the mean example (also kept
+    in ``key.json``)."""
     folder = cache_root()
     base = folder / key
     listed = Path(str(base) + ".files.tsv")
-    mean = work.finish([r.row for r in records if r.status == "used"], report.channels == "gray")
-    rows = itertools.count()
-    records = [replace(r, row=next(rows)) if r.status == "used" else r for r in records]
+    slots = [r.row for r in work.records if r.status == "used"]
+    mean = work.finish(slots, report.channels == "gray")
     info = {"root": report.root, "used": report.used, "skipped": report.skipped,
             "duplicates": report.duplicates, "upscaled": report.upscaled,
             "transparent": report.transparent, "channels": report.channels,
@@ -185,11 +183,10 @@ def write_entry(key: str, work: WorkFiles, report: FolderReport, records: list[R
             "format": CACHE_FORMAT, "mean": mean.ravel().tolist()}  # floats round-trip in JSON
     with writing(listed), atomic_path(listed) as tmp:
         tmp.write_text(report.table(), encoding="utf-8")
-    kept = Path(f"{base}.records.jsonl")
-    with writing(kept), atomic_path(kept) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r.to_json()) + "\n" for r in records)
-    with writing(base.with_suffix(".npy")):
-        os.replace(work.rows_path, base.with_suffix(".npy"))
+    for path, name in ((work.journal_path, f"{base}.records.jsonl"),
+                       (work.rows_path, base.with_suffix(".npy"))):
+        with writing(name):
+            os.replace(path, name)
     with writing(base.with_suffix(".json")), atomic_path(base.with_suffix(".json")) as tmp:
         tmp.write_text(json.dumps(info), encoding="utf-8")
     report.cache_file = str(base.with_suffix(".npy"))
@@ -198,4 +195,4 @@ def write_entry(key: str, work: WorkFiles, report: FolderReport, records: list[R
     for old in folder.glob(stem + "*"):
         if not old.name.startswith(key):
             old.unlink(missing_ok=True)
-    return mean, records
+    return mean

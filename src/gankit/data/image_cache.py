@@ -83,6 +83,21 @@ class Record:
         return cls(*v)
 
 
+def finished_records(text: bytes) -> list[Record]:
+    """The records of a finished decoding's journal (kept as the cache entry's records), each
+    used file's ``row`` its row in the cache: the used files are its rows, in order. ValueError if
+    a line is not a record."""
+    records, row = [], 0
+    for line in text.decode("utf-8").splitlines()[1:]:  # the first: the decoding's header
+        value = json.loads(line)
+        if value == _FINISHING:
+            continue
+        records.append(Record.from_json(value))
+        if records[-1].status == "used":
+            records[-1].row, row = row, row + 1
+    return records
+
+
 def npy_header_bytes(shape: tuple[int, ...], length: int = HEADER_BYTES) -> bytes:
     """A version 1.0 ``.npy`` header for C-order uint8 ``shape``, padded to ``length`` bytes."""
     text = f"{{'descr': '|u1', 'fortran_order': False, 'shape': {tuple(shape)!r}, }}"
