@@ -163,3 +163,33 @@ def test_an_entry_whose_rows_moved_is_updated_file_by_file(tmp_path, monkeypatch
     fresh = load_folder(str(d), image_size=8, image_channels="rgb", quiet=True)
     assert again.report.used == fresh.report.used and torch.equal(again.train, fresh.train)
     assert torch.equal(again.mean, fresh.mean)
+
+
+def test_this_process_decodes_while_the_pool_starts(tmp_path, monkeypatch):
+    """Forking the first worker waits for the fork server (it imports gankit): the files after the
+    first tasks are decoded here meanwhile, and the order and pixels are the same."""
+    import time
+
+    d = tmp_path / "d"
+    write_folder(d, 60)
+    one = load_folder(str(d), image_size=8, workers=1, quiet=True)
+    monkeypatch.setenv("GANKIT_DATA", str(tmp_path / "pool"))
+    monkeypatch.setattr(decode, "POOL_MIN_FILES", 0)
+    monkeypatch.setattr(decode, "_POOL_BATCH", 2)  # 4 x 2 tasks of 2 files: 16 for the pool first
+
+    class SlowToStart(decode.ProcessPoolExecutor):
+        def submit(self, *args, **kwargs):
+            if not getattr(self, "started", False):
+                time.sleep(1.0)  # a fork server still importing
+                self.started = True
+            return super().submit(*args, **kwargs)
+
+    monkeypatch.setattr(decode, "ProcessPoolExecutor", SlowToStart)
+    calls = []
+    real = decode._decode_one
+    monkeypatch.setattr(decode, "_decode_one", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    pool = load_folder(str(d), image_size=8, workers=2, quiet=True)
+    assert 0 < len(calls) <= 62 - 16  # some decoded here, none of the pool's first tasks
+    assert torch.equal(pool.train, one.train) and torch.equal(pool.mean, one.mean)
+    assert (pool.report.used, pool.report.duplicates, pool.report.skipped) == (
+        one.report.used, one.report.duplicates, one.report.skipped)

@@ -15,7 +15,6 @@ so the parent's share of the work per image is a record, not a copy of the image
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 import multiprocessing
 import os
@@ -137,33 +136,76 @@ def decoded_in_order(root: Path, rels: list[str], slots: list[int], size: int, a
     (the memory of the results waiting does not grow with the folder). The pixel sum of the rows
     written is given to ``add_sum`` before the results of those rows are yielded."""
     if workers <= 1 or len(rels) < POOL_MIN_FILES:
-        budget = _PixelBudget(PIXEL_BUDGET)
-        writer = RowWriter(rows) if rows is not None else None
-        try:
-            for rel, slot in zip(rels, slots):
-                result = decode_into(root / rel, slot, size, alpha, budget, writer)
-                if writer is not None:
-                    add_sum(writer.take_sum())
-                yield result
-        finally:
-            if writer is not None:
-                writer.close()
+        yield from _decoded_here(root, rels, slots, size, alpha, rows, add_sum)
         return
-    batches = ((rels[i:i + _POOL_BATCH], slots[i:i + _POOL_BATCH])
-               for i in range(0, len(rels), _POOL_BATCH))
     pool = ProcessPoolExecutor(workers, mp_context=_pool_context(), initializer=_ignore_sigint)
+    n, front = len(rels), 0  # files [0, front) are given to the pool or decoded here
+
+    def take() -> tuple[int, int]:
+        nonlocal front
+        start, front = front, min(n, front + _POOL_BATCH)
+        return start, front
+
+    def submit(start: int, stop: int):
+        return pool.submit(_decode_batch, str(root), rels[start:stop], slots[start:stop], size,
+                           alpha, rows)
+
+    # The first tasks are sent from a thread: forking the first worker waits for the fork server
+    # to import gankit (seconds), and this process decodes the next files meanwhile, on a core
+    # that would otherwise wait.
+    first = [take() for _ in range(4 * workers) if front < n]
+    futures, failed = [], []
+
+    def start_pool() -> None:
+        try:
+            futures.extend(submit(*b) for b in first)
+        except BaseException as e:  # noqa: BLE001 (raised again in this process's thread)
+            failed.append(e)
+
+    starter = threading.Thread(target=start_pool, name="gankit-decode-pool-start", daemon=True)
     try:
-        pending = deque(pool.submit(_decode_batch, str(root), *b, size, alpha, rows)
-                        for b in itertools.islice(batches, 4 * workers))
+        starter.start()
+        here = []
+        while starter.is_alive() and front < n:
+            here += _decoded_here(root, rels[front:front + 1], slots[front:front + 1], size,
+                                  alpha, rows, add_sum)
+            front += 1
+        starter.join()
+        if failed:
+            raise failed[0]
+        pending = deque([*futures, here])
         while pending:
-            done, total = pending.popleft().result()
-            for b in itertools.islice(batches, 1):
-                pending.append(pool.submit(_decode_batch, str(root), *b, size, alpha, rows))
+            item = pending.popleft()
+            if isinstance(item, list):  # decoded here while the pool started
+                yield from item
+                continue
+            done, total = item.result()
+            if front < n:
+                pending.append(submit(*take()))
             if total is not None:
                 add_sum(total)
             yield from (r if isinstance(r, str) else Decoded(*r) for r in done)
     finally:  # finished, interrupted or failed: the queued tasks are dropped, running ones end
+        if starter.is_alive():
+            starter.join()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _decoded_here(root: Path, rels: list[str], slots: list[int], size: int, alpha: str,
+                  rows: RowFile | None, add_sum: Callable[[np.ndarray], None]
+                  ) -> Iterator[Decoded | str]:
+    """:func:`decode_into` of each file in this process, in order."""
+    budget = _PixelBudget(PIXEL_BUDGET)
+    writer = RowWriter(rows) if rows is not None else None
+    try:
+        for i, (rel, slot) in enumerate(zip(rels, slots), start=1):
+            result = decode_into(root / rel, slot, size, alpha, budget, writer)
+            if writer is not None and (i % _POOL_BATCH == 0 or i == len(rels)):
+                add_sum(writer.take_sum())  # (a sum taken per image costs more than its row)
+            yield result
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def _ignore_sigint() -> None:
