@@ -17,7 +17,8 @@ from PIL import Image
 import gankit.data.decode as decode
 import gankit.data.folder as folder
 from gankit.data.folder import load_folder
-from gankit.data.image_cache import HEADER_BYTES, WorkFiles, to_gray
+from gankit.data.image_cache import WorkFiles
+from gankit.data.pixel_rows import HEADER_BYTES, to_gray
 
 
 @pytest.fixture(autouse=True)

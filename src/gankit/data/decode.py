@@ -30,7 +30,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from gankit.errors import DataError
-from gankit.data.image_cache import RowFile, RowWriter
+from gankit.data.pixel_rows import RowFile, RowWriter
 from gankit.utils.limits import open_regular
 
 #: Formats Pillow may report for those files (MPO: the multi-picture JPEG of many cameras).

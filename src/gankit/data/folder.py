@@ -52,7 +52,8 @@ from gankit.data.folder_cache import (CACHE_FORMAT, CACHE_VERSION, CacheEntry, L
                                       cache_key, cache_root, cache_stem, decoding_lock,
                                       previous_entry, read_entry, write_entry)
 from gankit.data.folder_report import FolderReport
-from gankit.data.image_cache import MemoryWork, Record, WorkFiles, map_pixels, to_channels
+from gankit.data.image_cache import MemoryWork, Record, WorkFiles
+from gankit.data.pixel_rows import map_pixels, to_channels
 from gankit.utils.limits import file_kind, human_bytes
 
 #: File endings read as images; anything else is reported as "not an image".

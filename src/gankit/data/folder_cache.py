@@ -25,7 +25,8 @@ import numpy as np
 
 from gankit.errors import DataError
 from gankit.data.folder_report import FolderReport
-from gankit.data.image_cache import Record, WorkFiles, finished_records, map_pixels
+from gankit.data.image_cache import Record, WorkFiles, finished_records
+from gankit.data.pixel_rows import map_pixels
 from gankit.utils.atomic import atomic_path
 from gankit.utils.cache import cache_dir
 from gankit.utils.disk import writing
