@@ -135,7 +135,7 @@ def decoded_in_order(root: Path, rels: list[str], slots: list[int], size: int, a
     a few files, else in a pool of ``workers`` processes with a bounded number of tasks in flight
     (the memory of the results waiting does not grow with the folder). The pixel sum of the rows
     written is given to ``add_sum`` before the results of those rows are yielded."""
-    if workers <= 1 or len(rels) < POOL_MIN_FILES:
+    if workers <= 1 or not rels or len(rels) < POOL_MIN_FILES:
         yield from _decoded_here(root, rels, slots, size, alpha, rows, add_sum)
         return
     pool = ProcessPoolExecutor(workers, mp_context=_pool_context(), initializer=_ignore_sigint)
