@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 import warnings
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -138,7 +139,8 @@ def decoded_in_order(root: Path, rels: list[str], slots: list[int], size: int, a
     if workers <= 1 or not rels or len(rels) < POOL_MIN_FILES:
         yield from _decoded_here(root, rels, slots, size, alpha, rows, add_sum)
         return
-    pool = ProcessPoolExecutor(workers, mp_context=_pool_context(), initializer=_ignore_sigint)
+    pool = ProcessPoolExecutor(workers, mp_context=_pool_context(), initializer=_worker_start,
+                               initargs=(os.getpid(),))
     n, front = len(rels), 0  # files [0, front) are given to the pool or decoded here
 
     def take() -> tuple[int, int]:
@@ -208,10 +210,21 @@ def _decoded_here(root: Path, rels: list[str], slots: list[int], size: int, alph
             writer.close()
 
 
-def _ignore_sigint() -> None:
+def _worker_start(owner: int) -> None:
     """In a decoding worker: Ctrl-C is the parent's to handle (it records what is done and stops
-    the pool); the workers would otherwise each print a traceback."""
+    the pool; the workers would otherwise each print a traceback), and a worker whose parent
+    (``owner``) was killed exits: it would otherwise wait for ever to send a result."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(owner, 0)
+            except (ProcessLookupError, PermissionError):  # gone (its pid reused by another)
+                os._exit(1)
+
+    threading.Thread(target=watch, name="gankit-decode-owner-watch", daemon=True).start()
 
 
 def _pool_context():

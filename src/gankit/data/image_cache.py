@@ -124,7 +124,7 @@ class WorkFiles:
 
     @property
     def target(self) -> RowFile:
-        return RowFile(str(self.rows_path), self.offset, self.channels, self.shape[-1])
+        return RowFile(str(self.rows_path), self.offset, self.channels, self.shape[-1], os.getpid())
 
     def _resume(self) -> bool:
         """Reopen the work files of an interrupted decoding of the same files; False (and the

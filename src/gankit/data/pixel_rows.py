@@ -74,12 +74,14 @@ def mean_of(total: np.ndarray, n: int) -> np.ndarray:
 @dataclass(frozen=True)
 class RowFile:
     """Where the decoding processes write rows: the work file (by path, so that another process
-    can open it), its header length, its channels and the image size."""
+    can open it), its header length, its channels, the image size, and the process that records
+    the rows (``owner``: a worker orphaned by its death writes nothing more)."""
 
     path: str
     offset: int
     channels: int
     size: int
+    owner: int
 
     @property
     def row_bytes(self) -> int:
@@ -100,6 +102,8 @@ class RowWriter:
     def write(self, slot: int, rgb: np.ndarray) -> None:
         """Slot ``slot`` = ``rgb`` (uint8 ``[3, S, S]``) in the file's channels."""
         row = np.ascontiguousarray(to_channels(rgb, self.rows.channels), np.uint8)
+        # the recording process killed: its rows may be resumed, moved or renamed by another
+        os.kill(self.rows.owner, 0)  # ProcessLookupError if it is gone
         with writing(self.rows.path):
             os.pwrite(self.fd, row.data, self.rows.offset + slot * self.rows.row_bytes)
         self.sum += row.astype(np.float32) / np.float32(255.0)  # float32 pixels, as pixel_sum
