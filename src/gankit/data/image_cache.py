@@ -32,7 +32,7 @@ import numpy as np
 
 from gankit.errors import DataError
 from gankit.data.pixel_rows import (HEADER_BYTES, RowFile, mean_of, npy_header_bytes,
-                                     pixel_sum, to_gray)
+                                     pixel_sum, pwrite_all, to_gray)
 from gankit.utils.disk import writing
 from gankit.utils.limits import npy_header, read_bounded
 
@@ -179,7 +179,7 @@ class WorkFiles:
         process (the decoding processes write theirs with a :class:`RowWriter`)."""
         row = np.ascontiguousarray(rows, np.uint8)
         with writing(self.rows_path):
-            os.pwrite(self.fd, row.data, self.offset + slot * self.row_bytes)
+            pwrite_all(self.fd, row.data, self.offset + slot * self.row_bytes)
         self.total += pixel_sum(row[None])
 
     def add_sum(self, total: np.ndarray) -> None:
@@ -246,7 +246,7 @@ class WorkFiles:
                 os.fsync(self.journal.fileno())
             self._compact(slots, convert)
             with writing(self.rows_path):
-                os.pwrite(self.fd, npy_header_bytes((n, channels, *self.shape[2:])), 0)
+                pwrite_all(self.fd, npy_header_bytes((n, channels, *self.shape[2:])), 0)
                 os.ftruncate(self.fd, self.offset + n * channels * self.shape[2] * self.shape[3])
                 os.fdatasync(self.fd) if hasattr(os, "fdatasync") else os.fsync(self.fd)
         return mean_of(self.total, n)
@@ -269,7 +269,7 @@ class WorkFiles:
                 rows = to_gray(rows)
                 self.total += pixel_sum(rows)
             with writing(self.rows_path):
-                os.pwrite(self.fd, np.ascontiguousarray(rows).data, self.offset + start * out_bytes)
+                pwrite_all(self.fd, np.ascontiguousarray(rows).data, self.offset + start * out_bytes)
 
     def close(self, remove: bool = False) -> None:
         self.journal.close()

@@ -34,6 +34,14 @@ def npy_header_bytes(shape: tuple[int, ...], length: int = HEADER_BYTES) -> byte
             + (text.ljust(body - 1) + "\n").encode("latin1"))
 
 
+def pwrite_all(fd: int, data, offset: int) -> None:
+    """``os.pwrite`` until every byte of ``data`` is written (a call may write fewer)."""
+    view = memoryview(data).cast("B")
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
 def to_channels(rows: np.ndarray, channels: int) -> np.ndarray:
     """uint8 ``[..., C, S, S]`` rows as ``channels`` channels: RGB made grey (:func:`to_gray`), or
     grey repeated (grey rows are exactly R = G = B). Unchanged if they already have them."""
@@ -105,7 +113,7 @@ class RowWriter:
         # the recording process killed: its rows may be resumed, moved or renamed by another
         os.kill(self.rows.owner, 0)  # ProcessLookupError if it is gone
         with writing(self.rows.path):
-            os.pwrite(self.fd, row.data, self.rows.offset + slot * self.rows.row_bytes)
+            pwrite_all(self.fd, row.data, self.rows.offset + slot * self.rows.row_bytes)
         self.sum += row.astype(np.float32) / np.float32(255.0)  # float32 pixels, as pixel_sum
         self.count += 1
         if self.count == _SUM_ROWS:
