@@ -126,7 +126,8 @@ def measured(cmd: list[str], env: dict[str, str]) -> dict:
     """Run cmd; its wall time, the CPU seconds of its process tree, and the peak over time of the
     tree's summed RSS and anonymous RSS (shared pages counted in each process) and PSS (shared
     pages divided among their sharers), sampled every 20 ms. Anonymous memory is what the
-    process owns; the rest of RSS is mapped files (the cache), which the kernel can reclaim."""
+    process owns; the rest of RSS is mapped files (the cache), which the kernel can reclaim.
+    ``parent_cpu_s`` is the command's own process (imports included), without its workers."""
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -157,7 +158,8 @@ def measured(cmd: list[str], env: dict[str, str]) -> dict:
                loadavg_after=round(os.getloadavg()[0], 2),
                tree_peak_rss_mb=round(peak_rss / 1024), tree_peak_anon_mb=round(peak_anon / 1024),
                tree_peak_pss_mb=round(peak_pss / 1024),
-               tree_peak_pss_anon_mb=round(peak_pss_anon / 1024), tree_cpu_s=round(sum(cpu.values()), 1))
+               tree_peak_pss_anon_mb=round(peak_pss_anon / 1024), tree_cpu_s=round(sum(cpu.values()), 1),
+               parent_cpu_s=round(cpu.get(proc.pid, 0.0), 1))  # its own share: what does not divide
     return row
 
 
@@ -168,9 +170,10 @@ def _env(cache: Path, src: str) -> dict[str, str]:
 _DECODE = """
 import json, sys, time
 from gankit.data.folder import load_folder
-t = time.perf_counter()
+t, cpu = time.perf_counter(), time.process_time()
 d = load_folder(sys.argv[1], image_size=64, workers=int(sys.argv[2]), quiet=True)
-print(json.dumps({"seconds": round(time.perf_counter() - t, 2), "images": len(d.train)}))
+print(json.dumps({"seconds": round(time.perf_counter() - t, 2), "images": len(d.train),
+                  "load_folder_parent_cpu_s": round(time.process_time() - cpu, 2)}))
 """
 
 _TRAIN = """

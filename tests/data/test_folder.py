@@ -241,23 +241,23 @@ def test_huge_declared_images_are_skipped_before_decoding(tmp_path, monkeypatch)
 
 def test_pixel_bound_and_shared_budget(tmp_path, monkeypatch):
     """One image may decode to MAX_PIXELS; the threads together hold at most PIXEL_BUDGET."""
-    import gankit.data.folder as folder
+    import gankit.data.decode as decode
 
     d = tmp_path / "d"
     d.mkdir()
     for i in range(6):
         Image.fromarray(rgb(20, 20, i)).save(d / f"p{i}.png")
     Image.fromarray(rgb(21, 20, 9)).save(d / "big.png")
-    monkeypatch.setattr(folder, "MAX_PIXELS", 400)
-    monkeypatch.setattr(folder, "PIXEL_BUDGET", 800)
+    monkeypatch.setattr(decode, "MAX_PIXELS", 400)
+    monkeypatch.setattr(decode, "PIXEL_BUDGET", 800)
     peak = []
 
-    class Recording(folder._PixelBudget):
+    class Recording(decode._PixelBudget):
         def acquire(self, n):
             super().acquire(n)
             peak.append(self.used)
 
-    monkeypatch.setattr(folder, "_PixelBudget", Recording)
+    monkeypatch.setattr(decode, "_PixelBudget", Recording)
     data = load_folder(str(d), image_size=8, quiet=True)
     assert len(data.report.used) == 6 and "big.png" in dict(data.report.skipped)
     assert len(peak) == 6 and max(peak) <= 800
@@ -277,7 +277,7 @@ def test_a_fifo_named_like_an_image_is_skipped_not_read(tmp_path, no_hang, capsy
     assert reasons["dangling.png"].startswith("a dangling link, not a regular file")
     assert "skipped pipe.png: a FIFO" in capsys.readouterr().err
     # swapped in after the listing: refused on the opened descriptor, still without blocking
-    from gankit.data.folder import _decode_one
+    from gankit.data.decode import _decode_one
 
     assert "FIFO" in no_hang(_decode_one, d / "pipe.png", 8, fifo=d / "pipe.png")
 

@@ -12,12 +12,14 @@ import torch
 from PIL import Image
 
 import gankit
+import gankit.data.decode as decode
 import gankit.data.folder as folder
+import gankit.data.folder_cache as folder_cache
 from gankit.data import MinibatchStream
 from gankit.data.folder import load_folder
 from gankit.errors import DataError
 
-_decode_one = folder._decode_one  # the real one, whatever a test patches in
+_decode_one = decode._decode_one  # the real one, whatever a test patches in
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +52,7 @@ def count_decodes(monkeypatch, fail_after=None):
         calls.append(args[0].name)
         return _decode_one(*args, **kwargs)
 
-    monkeypatch.setattr(folder, "_decode_one", counting)
+    monkeypatch.setattr(decode, "_decode_one", counting)
     return calls
 
 
@@ -108,6 +110,7 @@ def test_an_interrupted_decoding_resumes_without_redoing_finished_images(tmp_pat
     fresh = load_folder(str(tmp_path / "d"), image_size=8, workers=1, quiet=True)
     assert torch.equal(resumed.train, fresh.train) and resumed.report.used == fresh.report.used
     assert resumed.report.channels == fresh.report.channels
+    assert torch.equal(resumed.mean, fresh.mean)  # the rows done before: summed again, exactly
 
 
 def test_added_and_removed_files_are_detected_and_only_new_files_decoded(tmp_path, monkeypatch,
@@ -126,7 +129,7 @@ def test_added_and_removed_files_are_detected_and_only_new_files_decoded(tmp_pat
     assert len(list((tmp_path / "cache" / "folders").glob("*.npy"))) == 1  # the old one deleted
     monkeypatch.setenv("GANKIT_DATA", str(tmp_path / "fresh"))
     fresh = load_folder(str(d), image_size=8, image_channels="rgb", quiet=True)
-    assert torch.equal(again.train, fresh.train)
+    assert torch.equal(again.train, fresh.train) and torch.equal(again.mean, fresh.mean)
     assert (again.report.used, again.report.transparent) == (fresh.report.used,
                                                               fresh.report.transparent)
 
@@ -154,7 +157,7 @@ def test_the_process_pool_decodes_the_same_as_one_worker(tmp_path, monkeypatch):
     write_images(tmp_path / "d", 40)
     one = load_folder(str(tmp_path / "d"), image_size=8, workers=1, quiet=True)
     monkeypatch.setenv("GANKIT_DATA", str(tmp_path / "pool"))
-    monkeypatch.setattr(folder, "POOL_MIN_FILES", 0)
+    monkeypatch.setattr(decode, "POOL_MIN_FILES", 0)
     calls = count_decodes(monkeypatch)
     pool = load_folder(str(tmp_path / "d"), image_size=8, workers=2, quiet=True)
     assert calls == []  # every image was decoded in the worker processes
@@ -165,12 +168,12 @@ def test_the_process_pool_decodes_the_same_as_one_worker(tmp_path, monkeypatch):
 
 def test_decode_workers_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("GANKIT_DECODE_WORKERS", "3")
-    assert folder.decode_workers() == 3
+    assert decode.decode_workers() == 3
     monkeypatch.setenv("GANKIT_DECODE_WORKERS", "all")
     with pytest.raises(DataError, match="GANKIT_DECODE_WORKERS must be a number"):
-        folder.decode_workers()
+        decode.decode_workers()
     monkeypatch.delenv("GANKIT_DECODE_WORKERS")
-    assert folder.decode_workers() >= 1
+    assert decode.decode_workers() >= 1
 
 
 def test_a_second_process_waits_for_the_one_decoding(tmp_path, capsys):
@@ -181,7 +184,7 @@ def test_a_second_process_waits_for_the_one_decoding(tmp_path, capsys):
 
     write_images(tmp_path / "d", 6)
     root = (tmp_path / "d").resolve()
-    key = folder._cache_key(root, folder._list_files(root), 8, "auto", "white")
+    key = folder_cache.cache_key(root, folder._list_files(root), 8, "auto", "white")
     (tmp_path / "cache" / "folders").mkdir(parents=True)
     holder = open(tmp_path / "cache" / "folders" / f"{key}.lock", "a")
     fcntl.flock(holder, fcntl.LOCK_EX)  # "another process" (another open file: flock conflicts)
