@@ -9,11 +9,26 @@ Quick start::
 This module is the public API only: nothing inside gankit imports it (see tests/test_layers.py).
 """
 
-from gankit.config import PRESETS, Config, resolve_config
-from gankit.errors import GankitError
-from gankit.runs.run import Run, load_run
-from gankit.runs.train import train
-from gankit.version import __version__
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: public name -> the module that defines it, loaded on first use (so that importing a small part
+#: of gankit, e.g. an image-decoding worker's module, does not import torch and the whole API)
+_PUBLIC = {"PRESETS": "gankit.config", "Config": "gankit.config",
+           "resolve_config": "gankit.config", "GankitError": "gankit.errors",
+           "Run": "gankit.runs.run", "load_run": "gankit.runs.run", "train": "gankit.runs.train",
+           "train_many": "gankit.runs.group", "__version__": "gankit.version"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'gankit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["Config", "GankitError", "PRESETS", "Run", "load_run", "resolve_config", "train",
-           "__version__"]
+           "train_many", "__version__"]

@@ -1,50 +1,28 @@
-"""Dataset registry: name -> loader returning a :class:`Dataset` (in memory, or memory-mapped)."""
+"""Layer 2: the data. The dataset registry (:mod:`.registry`: name -> loader returning a
+:class:`Dataset`, in memory or memory-mapped) and what every dataset gives the loop (:mod:`.base`).
+
+The public names below load on first use, not at import: a process that decodes images
+(:mod:`.decode`, run in a pool's workers) imports this package but needs neither torch nor the
+loaders, and importing them cost each pool ~1.3 s of CPU.
+"""
 
 from __future__ import annotations
 
-from typing import Callable
+import importlib
+from typing import Any
 
-from gankit.data.base import Dataset, MinibatchStream, to_unit_float
-from gankit.data.cifar10 import load_cifar10
-from gankit.data.digits import load_digits
-from gankit.data.folder import load_folder
-from gankit.data.mnist import load_mnist
-from gankit.data.stacked_mnist import load_stacked_mnist
-from gankit.data.tfd import load_tfd
-from gankit.data.toy import load_gauss1d, load_grid25, load_mixture1d, load_ring8
-
-#: name -> loader(data_dir) -> Dataset
-DATASETS: dict[str, Callable[[str | None], Dataset]] = {
-    "digits": load_digits,
-    "mnist": load_mnist,
-    "gauss1d": load_gauss1d,
-    "mixture1d": load_mixture1d,  # Figure 1's two-Gaussian p_data
-    "ring8": load_ring8,
-    "grid25": load_grid25,
-    "folder": load_folder,
-    "cifar10": load_cifar10,
-    "stacked_mnist": load_stacked_mnist,  # 1,000 modes (docs/benchmarks.md section 2)
-    "tfd": load_tfd,  # TFD_48x48.mat that the user supplies (--data-dir); not downloadable
-}
-
-#: name -> the config fields its loader also takes, as keyword arguments (loader(data_dir, **opts))
-DATASET_OPTIONS: dict[str, tuple[str, ...]] = {
-    "folder": ("image_size", "image_channels", "image_alpha"),
-}
+#: public name -> the module of this package that defines it
+_PUBLIC = {"Dataset": "base", "MinibatchStream": "base", "to_unit_float": "base",
+           "DATASETS": "registry", "DATASET_OPTIONS": "registry", "load_dataset": "registry"}
 
 
-def load_dataset(name: str, data_dir: str | None = None, config=None) -> Dataset:
-    """Load a registered dataset by name (raises a GankitError for bad names or files).
-
-    ``config`` (a :class:`gankit.config.Config`) supplies the options in ``DATASET_OPTIONS``
-    (e.g. the image folder's resolution); without it the loader's defaults apply.
-    """
-    from gankit.errors import ConfigError
-
-    if name not in DATASETS:
-        raise ConfigError(f"unknown dataset '{name}'; choose one of: {', '.join(sorted(DATASETS))}")
-    options = {k: getattr(config, k) for k in DATASET_OPTIONS.get(name, ())} if config else {}
-    return DATASETS[name](data_dir, **options)
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'gankit.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"gankit.data.{_PUBLIC[name]}"), name)
+    globals()[name] = value
+    return value
 
 
-__all__ = ["DATASETS", "Dataset", "MinibatchStream", "load_dataset", "to_unit_float"]
+__all__ = ["DATASETS", "DATASET_OPTIONS", "Dataset", "MinibatchStream", "load_dataset",
+           "to_unit_float"]
