@@ -153,7 +153,7 @@ class Engine:
             with StopFlag() as stop:
                 self._call("on_start")
                 while st.step < cfg.steps:
-                    if self.after_iteration(self.iterate(), stop.requested):
+                    if self.after_iteration(self.iterate(), stop):
                         break
                 self._call("on_end")
             ended = True
@@ -161,9 +161,10 @@ class Engine:
             self._close(failing=not ended)
         return self
 
-    def after_iteration(self, stats: dict[str, torch.Tensor], stop_requested: bool) -> bool:
+    def after_iteration(self, stats: dict[str, torch.Tensor], stop: StopFlag) -> bool:
         """Everything after an iteration's updates: sums for the log, ``on_step``, a log row and
-        a snapshot when due. True when the loop must stop here (the last step, or a Ctrl-C)."""
+        a snapshot when due. True when the loop must stop here (the last step, or a Ctrl-C, read
+        after ``on_step``: a Ctrl-C during the step's callbacks stops at this step)."""
         cfg, st = self.config, self.state
         for key, v in stats.items():
             self.pending[key] = self.pending[key] + v if key in self.pending else v.clone()
@@ -172,8 +173,8 @@ class Engine:
         on_grid = st.step % cfg.log_every == 0
         log_now = on_grid or st.step == cfg.steps
         # Ranks agree on stopping only at log steps, so no rank leaves a collective early.
-        stop_now = (any_rank(stop_requested, self.dist, st.device) if log_now
-                    else False) if self.dist.active else stop_requested
+        stop_now = (any_rank(stop.requested, self.dist, st.device) if log_now
+                    else False) if self.dist.active else stop.requested
         last = st.step == cfg.steps or stop_now
         if log_now or last:
             st.elapsed = time.perf_counter() - self.t_start

@@ -20,6 +20,7 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -145,7 +146,7 @@ class Group:
         engine = self.engines[i]
         cfg, step = engine.config, engine.state.step
         everything = (hook != "after_iteration" or step % cfg.log_every == 0
-                      or step % cfg.snapshot_every == 0 or step >= cfg.steps or bool(args[-1]))
+                      or step % cfg.snapshot_every == 0 or step >= cfg.steps or bool(getattr(args[-1], "requested", True)))
         with member_globals(self.streams[i], everything):
             try:
                 return getattr(engine, hook)(*args)
@@ -174,15 +175,18 @@ class Group:
                     with autocast(first.config, first.state.device):
                         stats = self.step_fn.iterate([e.remedies() for e in self.engines])
                     done = []
+                    # one answer for every member this step: they stop together, so no member's
+                    # weights move on after its last checkpoint
+                    stop_now = SimpleNamespace(requested=stop.requested)
                     for i in running:
                         self.engines[i].end_iteration()
-                        if self._member(i, "after_iteration", stats[i], stop.requested):
+                        if self._member(i, "after_iteration", stats[i], stop_now):
                             done.append(i)
                     for i in done:
                         if self.outcomes[i].error is None:
                             self._member(i, "_call", "on_end")
                             self._close(i, failing=False)
-                    self.interrupted = stop.requested
+                    self.interrupted = stop_now.requested
             ended = True
         finally:
             for i in self.active:
