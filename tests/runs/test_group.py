@@ -1,6 +1,7 @@
 """``gankit train --seeds/--sweep``: a run folder per member, usable as any run; exact group
 resume; bad input refused in one line before any folder exists."""
 
+import dataclasses
 import json
 
 import pytest
@@ -85,3 +86,34 @@ def test_members_are_every_combination_for_each_seed():
         (0.1, 0.1, 0.5, 0), (0.1, 0.1, 0.5, 1), (0.2, 0.2, 0.5, 0), (0.2, 0.2, 0.5, 1)]
     with pytest.raises(ConfigError):
         members(base, list(range(2000)))
+
+
+def test_ctrl_c_stops_every_member_at_one_step_and_the_group_resumes(tmp_path):
+    import os
+    import signal
+
+    from gankit.engine.callbacks import Callback
+    from gankit.runs.group import resume_many, train_many
+
+    class CtrlC(Callback):
+        sent = False
+
+        def on_step(self, engine, stats):
+            if engine.state.step == 7 and not CtrlC.sent:
+                CtrlC.sent = True
+                os.kill(os.getpid(), signal.SIGINT)
+
+    base = gankit.resolve_config(steps=20, batch=16, g_hidden=(24,), d_hidden=(16,), z_dim=4,
+                                 log_every=5, snapshot_every=10, grid_size=4, threads=1,
+                                 runs_dir=str(tmp_path / "runs"))
+    runs = train_many(members(base, [0, 1, 2]), progress=False, callbacks=[CtrlC()])
+    assert {r.step for r in runs} == {8} and all(r.interrupted for r in runs)
+    assert {json.loads((r.path / "status.json").read_text())["state"] for r in runs} == {"stopped"}
+    resumed = resume_many([r.path for r in runs], progress=False)
+    assert [r.step for r in resumed] == [20, 20, 20]
+    straight = train_many(members(dataclasses.replace(base, runs_dir=str(tmp_path / "s")),
+                                  [0, 1, 2]), progress=False)
+    for a, b in zip(resumed, straight):
+        ta = load_file(str(a.path / "checkpoints" / "step-000020.safetensors"))
+        tb = load_file(str(b.path / "checkpoints" / "step-000020.safetensors"))
+        assert [k for k in ta if not torch.equal(ta[k], tb[k])] == []
