@@ -122,10 +122,16 @@ def _pss_kb(pid: int) -> tuple[int, int]:
     return out[0], out[1]
 
 
+#: How often ``measured`` samples the process tree's memory. Each sample reads /proc for every
+#: process (smaps_rollup included): at 20 ms that costs the benchmark a noticeable share of a core,
+#: taken from a 2-worker decoding that has no spare core (``--sample-ms 500`` for decode timings).
+SAMPLE_S = 0.02
+
+
 def measured(cmd: list[str], env: dict[str, str]) -> dict:
     """Run cmd; its wall time, the CPU seconds of its process tree, and the peak over time of the
     tree's summed RSS and anonymous RSS (shared pages counted in each process) and PSS (shared
-    pages divided among their sharers), sampled every 20 ms. Anonymous memory is what the
+    pages divided among their sharers), sampled every ``SAMPLE_S`` (20 ms by default). Anonymous memory is what the
     process owns; the rest of RSS is mapped files (the cache), which the kernel can reclaim.
     ``parent_cpu_s`` is the command's own process (imports included), without its workers."""
     load = os.getloadavg()[0]
@@ -148,7 +154,7 @@ def measured(cmd: list[str], env: dict[str, str]) -> dict:
                 cpu[p] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
             except (OSError, IndexError, ValueError):
                 pass
-        time.sleep(0.02)
+        time.sleep(SAMPLE_S)
     out, err = proc.communicate()
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{err[-3000:]}")
@@ -244,7 +250,8 @@ def bench_decode(folder: Path, n: int, repeats: int, work: Path, src: str, save:
             cache = work / f"cache-decode-{w}"
             shutil.rmtree(cache, ignore_errors=True)
             row = measured([sys.executable, "-c", _DECODE, str(folder), str(w)], _env(cache, src))
-            emit({"what": "decode", "images": n, "workers": w, "repeat": r, **row}, save)
+            emit({"what": "decode", "images": n, "workers": w, "repeat": r,
+                  "sample_ms": round(SAMPLE_S * 1000), **row}, save)
             shutil.rmtree(cache, ignore_errors=True)
 
 
@@ -275,12 +282,20 @@ def main() -> None:
     p.add_argument("--baseline-src", default="/work/base-src/src",
                    help="gankit before this change (MNIST): git archive f8b08b4 src")
     p.add_argument("--save", action="store_true")
+    p.add_argument("--sample-ms", type=float, default=20,
+                   help="memory sampling period; sampling takes CPU from the measured processes")
+    p.add_argument("--images", type=int, default=0,
+                   help="decode: the whole --folder (this many images) instead of --subset")
     a = p.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
     if a.what == "generate":
         return generate(a.folder, a.n)
     sub = subset(a.folder, a.work / f"sub{a.subset}", a.subset)
+    global SAMPLE_S
+    SAMPLE_S = a.sample_ms / 1000
     if a.what == "decode":
+        if a.images:
+            return bench_decode(a.folder, a.images, a.repeats, a.work, a.src, a.save)
         return bench_decode(sub, a.subset, a.repeats, a.work, a.src, a.save)
     if a.what == "decode-full":  # once, into the cache the training runs below use
         for w in (2, 1) if a.repeats > 1 else (2,):
