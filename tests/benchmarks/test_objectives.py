@@ -40,6 +40,13 @@ def test_the_best_remedies_keep_the_presets_100x_decay_over_the_run(ob):
     assert ob.case_config("gan", "ring8", 12_000, 1.0).lr_decay == 1.0
 
 
+@pytest.mark.parametrize("dataset", ["stacked_mnist", "stacked_mnist_hard", "mnist"])
+def test_on_images_the_best_remedies_are_pacgans_packing(ob, dataset):
+    best, plain = (ob.case_config(c, dataset, 800, 1.0) for c in ("gan-best", "gan"))
+    assert (best.pack, plain.pack) == (2, 1)
+    assert (best.lr_d, best.optimizer) == (plain.lr_d, plain.optimizer)
+
+
 def test_tuning_keeps_the_factor_with_most_modes_then_quality(ob):
     rows = [{"lr_factor": 1.0, "modes": 8, "hq_percent": 70.0},
             {"lr_factor": 3.0, "modes": 8, "hq_percent": 90.0},
