@@ -148,6 +148,8 @@ def test_gradient_blow_up_is_divergence():
       "kl_noise_floor": 0.00045}, "4/10 classes"),
     ({"metric": "mnist_classes10k", "classes": 10.0, "kl": 0.2, "real_kl": 0.002}, "class KL 0.200"),
     ({"metric": "stacked_modes26k", "modes": 99.0, "kl": 3.4}, "99/1000"),
+    ({"metric": "stacked_modes26k", "modes": 981.0, "kl": 0.5, "kl_channels": 0.45,
+      "unsure_percent": 94.0, "real_unsure_percent": 8.0}, "unclear digit: 94%, real 8%"),
     ({"metric": "mnist_pr10k", "recall": 0.1, "real_recall": 0.88, "precision": 0.9}, "recall 0.100"),
 ])
 def test_mode_collapse_at_d_one_half_is_not_also_equilibrium(metric_row, fragment):

@@ -432,8 +432,16 @@ def _coverage(rows: Sequence[Mapping[str, Any]], metric_rows: Sequence[Mapping[s
     st = latest.get("stacked_modes26k")
     if st and is_number(st.get("modes")):
         if st["modes"] < th.stacked_modes or _num(st, "kl", 0.0) > th.stacked_kl:
-            found.append(f"{int(st['modes'])}/1000 Stacked-MNIST modes, KL {_num(st, 'kl'):.3f}")
+            why = (f" (favoured digits within a channel: {_num(st, 'kl_channels'):.3f}; stacks "
+                   f"with an unclear digit: {_num(st, 'unsure_percent'):.0f}%, real "
+                   f"{_num(st, 'real_unsure_percent'):.0f}%)" if is_number(st.get("kl_channels"))
+                   and is_number(st.get("real_unsure_percent")) else "")
+            found.append(f"{int(st['modes'])}/1000 Stacked-MNIST modes, KL {_num(st, 'kl'):.3f}"
+                         + why)
         ev.update({"stacked modes": float(st["modes"]), "stacked KL": _r(_num(st, "kl"))})
+        for key in ("kl_channels", "unsure_percent", "real_unsure_percent"):
+            if is_number(st.get(key)):
+                ev[f"stacked {key.replace('_', ' ')}"] = _r(st[key])
     pr = latest.get("mnist_pr10k")
     if pr and is_number(pr.get("recall")) and is_number(pr.get("real_recall")):
         if pr["recall"] < th.recall_ratio * pr["real_recall"]:

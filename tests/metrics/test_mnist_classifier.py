@@ -3,6 +3,8 @@ tiny synthetic "MNIST" (a bright block whose position is the class): no real MNI
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -196,3 +198,27 @@ def test_stacked_modes_metric(small_recipe, data, monkeypatch):
     same = stacked.test[:1].repeat(400, 1, 1, 1)
     v = mnist_eval.stacked_modes_metric(lambda n, s: same, stacked, n_samples=400)
     assert v["modes"] == 1 and v["kl"] == pytest.approx(torch.log(torch.tensor(1000.0)).item(), rel=1e-6)
+
+
+def test_stacked_kl_is_split_into_favoured_digits_and_unclear_ones(monkeypatch):
+    """kl_channels: a channel fixed to one digit contributes log 10, a balanced one 0; unsure_percent:
+    the stacks with a channel read below 0.9 confidence. The classifier is replaced by one that
+    reads the digit from pixel (0, 0) and its confidence from pixel (0, 1)."""
+    def predict(model, x):
+        digit, confidence = (x[:, 0, 0, 0] * 10).long(), x[:, 0, 0, 1]
+        probs = torch.full((len(x), 10), 0.0)
+        probs[torch.arange(len(x)), digit] = confidence
+        return probs, None
+
+    monkeypatch.setattr(mnist_eval, "predict", predict)
+    x = torch.zeros(1000, 3, 28, 28)
+    x[:, :, 0, 1] = 1.0
+    for c, step in enumerate((1, 10, 100)):  # every triple once: a perfect stack
+        x[:, c, 0, 0] = ((torch.arange(1000) // step) % 10 + 0.5) / 10
+    fair = mnist_eval.stacked_mode_stats(None, x)
+    assert (fair["modes"], fair["kl"], fair["kl_channels"], fair["unsure_percent"]) == (1000, 0, 0, 0)
+    x[:, 0, 0, 0] = 0.75  # channel 0 always reads 7
+    x[:250, 2, 0, 1] = 0.6  # a quarter of the stacks have an unclear third digit
+    v = mnist_eval.stacked_mode_stats(None, x)
+    assert v["modes"] == 100 and v["kl"] == pytest.approx(math.log(10))
+    assert v["kl_channels"] == pytest.approx(math.log(10)) and v["unsure_percent"] == pytest.approx(25)
